@@ -1,0 +1,3 @@
+from cellplateau.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Analysis stage: saturation points and summaries, computed from the results table alone."""

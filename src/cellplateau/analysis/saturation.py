@@ -1,0 +1,34 @@
+"""Learning saturation points.
+
+Reference rule (DenAdel et al.): the smallest subset size at which *any* run exceeds
+``threshold`` (95 %) of the best score seen across all runs. Seed-mean rule: the smallest size
+whose mean over seeds exceeds ``threshold`` of the best seed-mean. Both return the fraction.
+Scores are assumed higher-is-better and positive.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def saturation_reference(fractions: np.ndarray, scores: np.ndarray, *, threshold: float = 0.95) -> float:
+    """Smallest fraction with some score > ``threshold`` x max(scores); NaN if there are no scores."""
+    fractions, scores = np.asarray(fractions, float), np.asarray(scores, float)
+    ok = np.isfinite(scores)
+    if not ok.any():
+        return float("nan")
+    fractions, scores = fractions[ok], scores[ok]
+    best = scores.max()
+    hit = scores >= threshold * best
+    return float(fractions[hit].min())
+
+
+def saturation_seed_mean(fractions: np.ndarray, scores: np.ndarray, *, threshold: float = 0.95) -> float:
+    """Smallest fraction whose mean score over seeds >= ``threshold`` x the best mean."""
+    fractions, scores = np.asarray(fractions, float), np.asarray(scores, float)
+    ok = np.isfinite(scores)
+    if not ok.any():
+        return float("nan")
+    levels = np.unique(fractions[ok])
+    means = np.array([scores[ok][fractions[ok] == f].mean() for f in levels])
+    return float(levels[means >= threshold * means.max()].min())

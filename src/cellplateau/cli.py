@@ -1,0 +1,157 @@
+"""The ``cellplateau`` command line (typer + rich)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Pretraining-data scaling and diversity studies for single-cell foundation models.")
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _fail(msg: str) -> None:
+    err.print(f"[bold red]error:[/] {msg}", highlight=False)
+    raise typer.Exit(2)
+
+
+def _load(spec_path: Path):
+    from cellplateau.spec import SpecError, load_spec
+
+    try:
+        return load_spec(spec_path)
+    except SpecError as exc:
+        _fail(str(exc))
+
+
+@app.command()
+def simulate(
+    out: Annotated[Path, typer.Argument(help="store folder to write")],
+    n_cells: Annotated[int, typer.Option(help="cells in the corpus")] = 100_000,
+    n_genes: Annotated[int, typer.Option(help="genes in the vocabulary")] = 2_000,
+    eval_cells: Annotated[int, typer.Option(help="cells per evaluation dataset")] = 2_500,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    eval_dir: Annotated[Optional[Path], typer.Option(help="where the evaluation .h5ad files go")] = None,
+) -> None:
+    """Write the synthetic atlas (a corpus store) and its held-out evaluation datasets."""
+    from rich.progress import Progress
+
+    from cellplateau.corpus.simulate import AtlasParams, simulate_atlas
+
+    params = AtlasParams(n_cells=n_cells, n_genes=n_genes, eval_cells=eval_cells, seed=seed)
+    with Progress(console=console) as bar:
+        task = bar.add_task("simulating", total=None)
+        store = simulate_atlas(out, params, eval_dir=eval_dir,
+                               progress=lambda i, n: bar.update(task, completed=i, total=n))
+    console.print(f"wrote {store} (fingerprint {store.fingerprint}); evaluation sets in "
+                  f"{eval_dir or out.parent / 'eval'}")
+
+
+@app.command()
+def ingest(
+    out: Annotated[Path, typer.Argument(help="store folder to write")],
+    files: Annotated[list[Path], typer.Argument(help="input .h5ad files (raw counts)")],
+    vocabulary: Annotated[Optional[Path], typer.Option(help="CSV/TSV with gene_symbol/gene_id, or a store")] = None,
+    obs: Annotated[Optional[list[str]], typer.Option(help="store_column=source_column, repeatable")] = None,
+    gene_key: Annotated[Optional[str], typer.Option(help="var column with gene names")] = None,
+    layer: Annotated[Optional[str], typer.Option(help="read counts from this layer instead of X")] = None,
+) -> None:
+    """Build a corpus store from one or many h5ad files."""
+    from cellplateau.corpus.ingest import IngestError, ingest_h5ad, read_vocabulary
+
+    obs_map = {}
+    for item in obs or []:
+        if "=" not in item:
+            _fail(f"--obs {item!r}: expected store_column=source_column")
+        k, v = item.split("=", 1)
+        obs_map[k] = v
+    try:
+        vocab = read_vocabulary(vocabulary) if vocabulary else None
+        report = ingest_h5ad(out, files, vocabulary=vocab, obs_map=obs_map, gene_key=gene_key, layer=layer,
+                             log=console.print)
+    except IngestError as exc:
+        _fail(str(exc))
+    console.print(f"wrote {out}: {report.n_cells} cells x {report.n_genes} genes")
+
+
+@app.command()
+def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -> None:
+    """Show how many subsets, trainings and evaluations the study implies, and what is done."""
+    from cellplateau.runner.execute import plan_summary
+
+    spec = _load(spec_path)
+    if not (Path(spec.corpus.path) / "store.json").exists():
+        if spec.corpus.simulate is None:
+            _fail(f"{spec.corpus.path}: corpus store not found and the spec has no corpus.simulate")
+        console.print(f"corpus {spec.corpus.path} does not exist yet: it will be simulated first; nothing is done")
+        sel = spec.selection
+        n_sub = len(sel.strategies) * len(sel.fractions) * sel.replicates
+        console.print(f"about {n_sub} subsets, {n_sub * len(spec.families)} trainings (fewer after sharing "
+                      "the 100 % subsets)")
+        return
+    table = Table(title=f"study {spec.name}")
+    table.add_column("stage")
+    table.add_column("units", justify="right")
+    table.add_column("done", justify="right")
+    table.add_column("to do", justify="right")
+    for stage, (total, done) in plan_summary(spec).items():
+        table.add_row(stage, str(total), str(done), str(total - done))
+    console.print(table)
+
+
+@app.command()
+def run(
+    spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")],
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Run the study: every unit not yet done, then the results table and the report."""
+    from cellplateau.runner.execute import run_study
+
+    spec = _load(spec_path)
+    summary = run_study(spec, progress=progress, log=console.print)
+    console.print(f"computed {len(summary.computed)} units, {summary.skipped} already done, "
+                  f"{summary.seconds:.1f} s")
+    console.print(f"results: {Path(spec.output_dir) / 'results' / 'results.parquet'}")
+    console.print(f"report:  {Path(spec.output_dir) / 'report' / 'report.html'}")
+
+
+@app.command()
+def report(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -> None:
+    """Rebuild the report from the results table alone."""
+    import pandas as pd
+
+    from cellplateau.report.html import write_report
+    from cellplateau.runner.context import StudyContext
+
+    spec = _load(spec_path)
+    ctx = StudyContext(spec)
+    if not ctx.layout.results.exists():
+        _fail(f"{ctx.layout.results}: no results table; run the study first")
+    path = write_report(ctx, pd.read_parquet(ctx.layout.results))
+    console.print(f"report: {path}")
+
+
+@app.command()
+def demo(
+    output_dir: Annotated[Path, typer.Option(help="where the demo study goes")] = Path("studies/demo"),
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Run the built-in demo study on the synthetic atlas and print where the report is."""
+    from cellplateau.demo import write_demo_spec
+
+    spec_path = write_demo_spec(output_dir)
+    console.print(f"demo spec: {spec_path}")
+    run(spec_path, progress=progress)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,258 @@
+"""The synthetic atlas: the embedded default corpus, with the structure that makes diversity matter.
+
+Generative model (all draws seeded from ``AtlasParams.seed``)
+------------------------------------------------------------
+Genes ``g = 1..G`` have a baseline log-abundance ``b_g ~ N(0, 1.8^2)`` and a negative-binomial
+inverse dispersion ``theta_g ~ LogNormal(log 4, 0.5^2)``.
+
+Cell types form a two-level hierarchy: ``L`` lineages, each with 2..``max_subtypes`` subtypes.
+Lineage ``l`` up-regulates ``lineage_markers`` genes by ``N(2.0, 0.5^2)`` log-units (and
+down-regulates a third as many); subtype ``k`` adds ``subtype_markers`` genes at ``N(1.2, 0.4^2)``.
+The expression profile of type ``k`` is ``p_k = softmax(b + lineage effect + subtype effect)``.
+Global type abundance follows a power law, ``w_k ∝ rank_k^-abundance_exponent`` over a random
+ranking, so a few types dominate and several are rare.
+
+Tissues ``t`` have their own compositions ``pi_t ∝ w * exp(N(0, 1))``, with each type absent from a
+tissue with probability 0.3 (a type is always kept in at least one tissue).
+
+Assays ``a`` (technologies) carry a gene-wise multiplicative batch effect
+``s_ag ~ LogNormal(0, assay_effect^2)``, a mean library size and a capture efficiency. Datasets ``d``
+each use one assay and one tissue, have power-law sizes, their own small gene-wise shift
+``LogNormal(0, 0.1^2)`` and 2..6 donors, each with a donor shift ``LogNormal(0, 0.08^2)``.
+
+A cell in dataset ``d``, donor ``j``, of type ``k`` (drawn from ``pi_tissue(d)``) gets a library size
+``L ~ LogNormal(log(libsize_a * capture_a), 0.35^2)`` and counts
+``x_g ~ NB(mean = L * normalise(p_k * s_ag * s_dg * s_jg)_g, theta_g)`` drawn as Gamma-Poisson.
+
+Evaluation datasets come from held-out datasets with new donors and new dataset shifts
+(``heldout_donors``), from a new assay never seen in the corpus (``new_assay``), and from a
+type-balanced draw in which rare types are as common as abundant ones (``balanced_types``): the
+same biology under new batch effects, with labels.
+
+The corpus is generated and written in chunks of ``chunk_size`` cells, so a 10 M-cell corpus never
+needs its whole matrix in memory; each chunk has its own child seed, so the output is a
+deterministic function of the parameters.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from cellplateau._hashing import rng_for
+from cellplateau.corpus.store import CorpusStore, StoreWriter
+
+ASSAY_NAMES = ("10x 3' v2", "10x 3' v3", "10x 5' v1", "Smart-seq2", "10x 5' v2", "Drop-seq")
+
+
+@dataclass(frozen=True)
+class AtlasParams:
+    """Parameters of the synthetic atlas (see the module docstring for the model)."""
+
+    n_cells: int = 100_000
+    n_genes: int = 2_000
+    n_lineages: int = 6
+    max_subtypes: int = 5
+    abundance_exponent: float = 1.6
+    lineage_markers: int = 40
+    subtype_markers: int = 15
+    n_tissues: int = 5
+    n_assays: int = 3
+    n_datasets: int = 12
+    assay_effect: float = 0.35
+    eval_cells: int = 2_500
+    chunk_size: int = 10_000
+    seed: int = 0
+    eval_sets: tuple[str, ...] = field(default=("heldout_donors", "new_assay", "balanced_types"))
+
+
+@dataclass
+class _Biology:
+    base: np.ndarray            # (G,)
+    theta: np.ndarray           # (G,)
+    type_logits: np.ndarray     # (K, G)
+    type_names: list[str]
+    lineage_of: np.ndarray      # (K,) lineage index
+    abundance: np.ndarray       # (K,)
+    tissue_comp: np.ndarray     # (T, K)
+    assay_shift: np.ndarray     # (A + 1, G); the last row is the held-out assay
+    assay_libsize: np.ndarray   # (A + 1,)
+    assay_capture: np.ndarray   # (A + 1,)
+
+
+def _biology(p: AtlasParams) -> _Biology:
+    rng = rng_for(p.seed, "atlas", "biology")
+    G = p.n_genes
+    base = rng.normal(0.0, 1.8, G)
+    theta = np.exp(rng.normal(np.log(4.0), 0.5, G))
+    logits, names, lineage_of = [], [], []
+    for lin in range(p.n_lineages):
+        lin_eff = np.zeros(G)
+        up = rng.choice(G, p.lineage_markers, replace=False)
+        lin_eff[up] = rng.normal(2.0, 0.5, len(up))
+        down = rng.choice(G, max(1, p.lineage_markers // 3), replace=False)
+        lin_eff[down] -= np.abs(rng.normal(1.0, 0.3, len(down)))
+        for sub in range(int(rng.integers(2, p.max_subtypes + 1))):
+            sub_eff = np.zeros(G)
+            sub_up = rng.choice(G, p.subtype_markers, replace=False)
+            sub_eff[sub_up] = rng.normal(1.2, 0.4, len(sub_up))
+            logits.append(base + lin_eff + sub_eff)
+            names.append(f"L{lin}.T{sub}")
+            lineage_of.append(lin)
+    K = len(names)
+    ranks = rng.permutation(K) + 1
+    abundance = ranks.astype(float) ** -p.abundance_exponent
+    abundance /= abundance.sum()
+    comp = abundance[None, :] * np.exp(rng.normal(0, 1.0, (p.n_tissues, K)))
+    absent = rng.random((p.n_tissues, K)) < 0.3
+    absent[rng.integers(0, p.n_tissues, K), np.arange(K)] = False
+    comp[absent] = 0.0
+    comp /= comp.sum(1, keepdims=True)
+    A = p.n_assays + 1
+    assay_shift = np.exp(rng.normal(0, p.assay_effect, (A, G)))
+    assay_libsize = rng.choice([1_500.0, 2_500.0, 4_000.0, 6_000.0], A)
+    assay_capture = rng.uniform(0.6, 1.0, A)
+    return _Biology(base, theta, np.asarray(logits), names, np.asarray(lineage_of), abundance, comp,
+                    assay_shift, assay_libsize, assay_capture)
+
+
+@dataclass
+class _Dataset:
+    name: str
+    assay: int
+    tissue: int
+    shift: np.ndarray           # (G,)
+    donors: list[str]
+    donor_shift: np.ndarray     # (n_donors, G)
+
+
+def _make_dataset(rng: np.random.Generator, name: str, assay: int, tissue: int, G: int) -> _Dataset:
+    n_donors = int(rng.integers(2, 7))
+    return _Dataset(name, assay, tissue, np.exp(rng.normal(0, 0.1, G)),
+                    [f"{name}_donor{j}" for j in range(n_donors)],
+                    np.exp(rng.normal(0, 0.08, (n_donors, G))))
+
+
+def _corpus_datasets(p: AtlasParams) -> tuple[list[_Dataset], np.ndarray]:
+    rng = rng_for(p.seed, "atlas", "datasets")
+    ds = [_make_dataset(rng, f"dataset{d:02d}", int(rng.integers(0, p.n_assays)),
+                        int(rng.integers(0, p.n_tissues)), p.n_genes) for d in range(p.n_datasets)]
+    # every assay and tissue appears at least once
+    for i in range(min(p.n_assays, len(ds))):
+        ds[i].assay = i
+    for i in range(min(p.n_tissues, len(ds))):
+        ds[-1 - i].tissue = i
+    sizes = (rng.permutation(p.n_datasets) + 1.0) ** -0.8
+    return ds, sizes / sizes.sum()
+
+
+def _sample_cells(rng: np.random.Generator, bio: _Biology, datasets: list[_Dataset], ds_of_cell: np.ndarray,
+                  type_of_cell: np.ndarray) -> tuple[sp.csr_matrix, pd.DataFrame]:
+    n = len(ds_of_cell)
+    G = bio.base.shape[0]
+    donor_of_cell = np.empty(n, dtype=np.int64)
+    mu = np.empty((n, G))
+    for d_idx in np.unique(ds_of_cell):
+        sel = np.flatnonzero(ds_of_cell == d_idx)
+        d = datasets[d_idx]
+        donor_of_cell[sel] = rng.integers(0, len(d.donors), len(sel))
+        prof = np.exp(bio.type_logits[type_of_cell[sel]]) * bio.assay_shift[d.assay] * d.shift
+        prof *= d.donor_shift[donor_of_cell[sel]]
+        prof /= prof.sum(1, keepdims=True)
+        lib = np.exp(rng.normal(np.log(bio.assay_libsize[d.assay] * bio.assay_capture[d.assay]), 0.35, len(sel)))
+        mu[sel] = prof * lib[:, None]
+    lam = rng.gamma(shape=bio.theta[None, :], scale=mu / bio.theta[None, :])
+    counts = rng.poisson(lam).astype(np.int32)
+    obs = pd.DataFrame({
+        "cell_type": np.asarray(bio.type_names)[type_of_cell],
+        "lineage": np.char.add("L", bio.lineage_of[type_of_cell].astype(str)),
+        "tissue": np.char.add("tissue", np.asarray([datasets[d].tissue for d in ds_of_cell]).astype(str)),
+        "donor": [datasets[d].donors[j] for d, j in zip(ds_of_cell, donor_of_cell)],
+        "dataset": [datasets[d].name for d in ds_of_cell],
+        "assay": [ASSAY_NAMES[datasets[d].assay % len(ASSAY_NAMES)] for d in ds_of_cell],
+    })
+    return sp.csr_matrix(counts), obs
+
+
+def gene_table(n_genes: int) -> pd.DataFrame:
+    """Vocabulary of the synthetic atlas: symbols ``GENE00001`` and Ensembl-like IDs."""
+    return pd.DataFrame({
+        "gene_symbol": [f"GENE{i:05d}" for i in range(1, n_genes + 1)],
+        "gene_id": [f"ENSGSYN{i:011d}" for i in range(1, n_genes + 1)],
+    })
+
+
+def simulate_atlas(path: str | os.PathLike, params: AtlasParams = AtlasParams(), *,
+                   eval_dir: str | os.PathLike | None = None, progress=None) -> CorpusStore:
+    """Write the synthetic corpus store to ``path`` and its evaluation datasets to ``eval_dir``.
+
+    ``eval_dir`` defaults to ``<path>/../eval``. Each evaluation dataset is an ``.h5ad`` with raw
+    counts, ``var_names`` = gene symbols and obs columns ``cell_type``, ``lineage``, ``batch``,
+    ``donor``, ``dataset``, ``assay``. Returns the opened store.
+    """
+    path = Path(path)
+    eval_dir = Path(eval_dir) if eval_dir is not None else path.parent / "eval"
+    bio = _biology(params)
+    datasets, ds_weights = _corpus_datasets(params)
+    var = gene_table(params.n_genes)
+    n_chunks = -(-params.n_cells // params.chunk_size)
+    with StoreWriter(path, var, data_dtype="int32",
+                     provenance={"simulator": "cellplateau.corpus.simulate", "params": asdict(params)}) as w:
+        for c in range(n_chunks):
+            rng = rng_for(params.seed, "atlas", "chunk", c)
+            n = min(params.chunk_size, params.n_cells - c * params.chunk_size)
+            ds_of_cell = rng.choice(len(datasets), n, p=ds_weights)
+            type_of_cell = np.empty(n, dtype=np.int64)
+            for d_idx in np.unique(ds_of_cell):
+                sel = ds_of_cell == d_idx
+                type_of_cell[sel] = rng.choice(len(bio.type_names), int(sel.sum()),
+                                               p=bio.tissue_comp[datasets[d_idx].tissue])
+            counts, obs = _sample_cells(rng, bio, datasets, ds_of_cell, type_of_cell)
+            w.append(counts, obs)
+            if progress is not None:
+                progress(c + 1, n_chunks)
+    write_eval_sets(eval_dir, params, bio=bio)
+    return CorpusStore(path)
+
+
+def write_eval_sets(eval_dir: str | os.PathLike, params: AtlasParams, *, bio: _Biology | None = None
+                    ) -> dict[str, Path]:
+    """Write the held-out evaluation datasets as ``<eval_dir>/<name>.h5ad``; return their paths."""
+    import anndata as ad
+
+    bio = bio or _biology(params)
+    eval_dir = Path(eval_dir)
+    eval_dir.mkdir(parents=True, exist_ok=True)
+    K = len(bio.type_names)
+    out = {}
+    for name in params.eval_sets:
+        rng = rng_for(params.seed, "atlas", "eval", name)
+        n = params.eval_cells
+        if name == "new_assay":
+            assay = params.n_assays  # the held-out technology
+        else:
+            assay = int(rng.integers(0, params.n_assays))
+        dsets = [_make_dataset(rng, f"eval_{name}_{i}", assay, int(rng.integers(0, params.n_tissues)),
+                               params.n_genes) for i in range(2)]
+        ds_of_cell = rng.integers(0, len(dsets), n)
+        if name == "balanced_types":
+            type_of_cell = rng.integers(0, K, n)
+        else:
+            comp = bio.tissue_comp.mean(0)
+            type_of_cell = rng.choice(K, n, p=comp / comp.sum())
+        counts, obs = _sample_cells(rng, bio, dsets, ds_of_cell, type_of_cell)
+        obs["batch"] = obs["donor"]
+        obs.index = [f"{name}_cell{i}" for i in range(n)]
+        adata = ad.AnnData(X=counts, obs=obs, var=gene_table(params.n_genes).set_index("gene_symbol"))
+        adata.uns["source"] = f"cellplateau synthetic atlas, eval set {name!r}, seed {params.seed}"
+        target = eval_dir / f"{name}.h5ad"
+        tmp = eval_dir / f".{name}.h5ad.tmp"
+        adata.write_h5ad(tmp)
+        os.replace(tmp, target)
+        out[name] = target
+    return out

@@ -1,0 +1,239 @@
+"""On-disk, out-of-core corpus store: memory-mapped CSR raw counts plus Parquet metadata.
+
+Layout of a store folder::
+
+    store.json        format, shape, dtypes, nnz, fingerprint, provenance
+    X_indptr.npy      int64  (n_cells + 1,)   row pointers
+    X_indices.bin     int32  (nnz,)           gene index of each stored value
+    X_data.bin        dtype  (nnz,)           raw counts (float32 or int32)
+    obs.parquet       one row per cell: cell_type, tissue, donor, dataset, assay, ...
+    var.parquet       one row per vocabulary gene: gene_symbol, gene_id
+
+The two ``.bin`` files are opened with :class:`numpy.memmap`, so reading any set of rows touches
+only the pages that hold those rows (the layout of bionemo-scdl's memmapped CSR). Rows are cells,
+columns are the gene vocabulary, values are raw UMI counts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from cellplateau._io import atomic_write_json
+
+FORMAT = "cellplateau-store"
+FORMAT_VERSION = 1
+OBS_COLUMNS = ("cell_type", "tissue", "donor", "dataset", "assay")
+
+
+class StoreError(ValueError):
+    """A corpus store is missing, malformed, or was asked for something it does not hold."""
+
+
+class CorpusStore:
+    """Read-only view of a corpus store folder. Nothing is loaded until asked for."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        meta_path = self.path / "store.json"
+        if not meta_path.exists():
+            raise StoreError(f"{self.path}: not a corpus store (no store.json); build one with "
+                             "`cellplateau simulate` or `cellplateau ingest`")
+        self.meta = json.loads(meta_path.read_text())
+        if self.meta.get("format") != FORMAT:
+            raise StoreError(f"{meta_path}: 'format' is {self.meta.get('format')!r}, expected {FORMAT!r}")
+        self.n_cells = int(self.meta["n_cells"])
+        self.n_genes = int(self.meta["n_genes"])
+        self.nnz = int(self.meta["nnz"])
+        self.fingerprint: str = self.meta["fingerprint"]
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n_cells, self.n_genes)
+
+    @cached_property
+    def indptr(self) -> np.ndarray:
+        return np.load(self.path / "X_indptr.npy", mmap_mode="r")
+
+    @cached_property
+    def _indices(self) -> np.ndarray:
+        return _open_bin(self.path / "X_indices.bin", np.int32, self.nnz)
+
+    @cached_property
+    def _data(self) -> np.ndarray:
+        return _open_bin(self.path / "X_data.bin", np.dtype(self.meta["data_dtype"]), self.nnz)
+
+    @cached_property
+    def obs(self) -> pd.DataFrame:
+        """Cell metadata (string columns become categoricals)."""
+        df = pd.read_parquet(self.path / "obs.parquet")
+        for col in df.columns:
+            if df[col].dtype == object:
+                df[col] = df[col].astype("category")
+        return df
+
+    @cached_property
+    def var(self) -> pd.DataFrame:
+        """Gene vocabulary in column order: ``gene_symbol`` and ``gene_id``."""
+        return pd.read_parquet(self.path / "var.parquet")
+
+    def obs_column(self, key: str) -> pd.Series:
+        """One metadata column; a clear error names the key and what the store holds."""
+        if key not in self.obs.columns:
+            raise StoreError(f"{self.path}: obs has no column {key!r}; columns are {list(self.obs.columns)}")
+        return self.obs[key]
+
+    def read_rows(self, rows: np.ndarray) -> sp.csr_matrix:
+        """Raw counts of ``rows`` (any order, repeats allowed) as CSR (len(rows), n_genes).
+
+        Only the stored values of those rows are read from disk.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= self.n_cells):
+            raise StoreError(f"{self.path}: row index out of range [0, {self.n_cells})")
+        order = np.argsort(rows, kind="stable")
+        srows = rows[order]
+        indptr = np.asarray(self.indptr)
+        starts = indptr[srows]
+        lens = indptr[srows + 1] - starts
+        out_ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+        np.cumsum(lens, out=out_ptr[1:])
+        positions = np.repeat(starts - out_ptr[:-1], lens) + np.arange(out_ptr[-1], dtype=np.int64)
+        indices = np.asarray(self._indices[positions])
+        data = np.asarray(self._data[positions])
+        mat = sp.csr_matrix((data, indices, out_ptr), shape=(len(rows), self.n_genes))
+        if np.array_equal(order, np.arange(len(rows))):
+            return mat
+        inverse = np.empty_like(order)
+        inverse[order] = np.arange(len(order))
+        return mat[inverse]
+
+    def read_range(self, start: int, stop: int) -> sp.csr_matrix:
+        """Contiguous rows ``[start, stop)`` as CSR: one sequential read."""
+        indptr = np.asarray(self.indptr[start : stop + 1])
+        lo, hi = int(indptr[0]), int(indptr[-1])
+        return sp.csr_matrix(
+            (np.asarray(self._data[lo:hi]), np.asarray(self._indices[lo:hi]), indptr - lo),
+            shape=(stop - start, self.n_genes),
+        )
+
+    def iter_rows(self, rows: np.ndarray | None = None, *, chunk_size: int = 8192
+                  ) -> Iterator[tuple[np.ndarray, sp.csr_matrix]]:
+        """Stream ``(row_indices, counts)`` chunks over ``rows`` (default: every cell, in order)."""
+        if rows is None:
+            for start in range(0, self.n_cells, chunk_size):
+                stop = min(start + chunk_size, self.n_cells)
+                yield np.arange(start, stop), self.read_range(start, stop)
+            return
+        rows = np.asarray(rows, dtype=np.int64)
+        for start in range(0, len(rows), chunk_size):
+            chunk = rows[start : start + chunk_size]
+            yield chunk, self.read_rows(chunk)
+
+    def __repr__(self) -> str:
+        return f"CorpusStore({str(self.path)!r}, n_cells={self.n_cells}, n_genes={self.n_genes})"
+
+
+def _open_bin(path: Path, dtype: np.dtype, n: int) -> np.ndarray:
+    if n == 0:
+        return np.zeros(0, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", shape=(n,))
+
+
+class StoreWriter:
+    """Write a store chunk by chunk, never holding the whole matrix.
+
+    Everything goes to a temporary folder beside ``path`` which is renamed into place by
+    :meth:`close`; a killed writer leaves no half-written store. Use as a context manager::
+
+        with StoreWriter(path, var) as w:
+            for counts, obs in chunks:
+                w.append(counts, obs)
+    """
+
+    def __init__(self, path: str | os.PathLike, var: pd.DataFrame, *, data_dtype: str = "int32",
+                 provenance: dict | None = None):
+        self.path = Path(path)
+        if list(var.columns) != ["gene_symbol", "gene_id"]:
+            raise StoreError("var must have exactly the columns ['gene_symbol', 'gene_id']")
+        self.var = var.reset_index(drop=True).astype(str)
+        self.data_dtype = np.dtype(data_dtype)
+        self.provenance = provenance or {}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent))
+        self._fi = open(self._tmp / "X_indices.bin", "wb")
+        self._fd = open(self._tmp / "X_data.bin", "wb")
+        self._row_nnz: list[np.ndarray] = []
+        self._obs: list[pd.DataFrame] = []
+        self._hash = hashlib.blake2b(digest_size=32)
+        self._hash.update(pd.util.hash_pandas_object(self.var, index=False).values.tobytes())
+        self.n_cells = 0
+        self.nnz = 0
+
+    def append(self, counts: sp.csr_matrix, obs: pd.DataFrame) -> None:
+        """Append cells: ``counts`` is CSR (n, n_genes) of raw counts, ``obs`` has n rows."""
+        counts = sp.csr_matrix(counts)
+        if counts.shape[1] != len(self.var):
+            raise StoreError(f"chunk has {counts.shape[1]} genes, vocabulary has {len(self.var)}")
+        if counts.shape[0] != len(obs):
+            raise StoreError(f"chunk has {counts.shape[0]} cells but {len(obs)} obs rows")
+        counts.sort_indices()
+        indices = counts.indices.astype(np.int32, copy=False)
+        data = counts.data.astype(self.data_dtype, copy=False)
+        lens = np.diff(counts.indptr).astype(np.int64)
+        obs = obs.reset_index(drop=True).astype(str)
+        self._fi.write(indices.tobytes())
+        self._fd.write(data.tobytes())
+        for part in (lens, indices, data):
+            self._hash.update(np.ascontiguousarray(part).tobytes())
+        self._hash.update(pd.util.hash_pandas_object(obs, index=False).values.tobytes())
+        self._row_nnz.append(lens)
+        self._obs.append(obs)
+        self.n_cells += counts.shape[0]
+        self.nnz += len(data)
+
+    def close(self) -> CorpusStore:
+        self._fi.close()
+        self._fd.close()
+        indptr = np.zeros(self.n_cells + 1, dtype=np.int64)
+        if self._row_nnz:
+            np.cumsum(np.concatenate(self._row_nnz), out=indptr[1:])
+        np.save(self._tmp / "X_indptr.npy", indptr)
+        obs = pd.concat(self._obs, ignore_index=True) if self._obs else pd.DataFrame()
+        obs.to_parquet(self._tmp / "obs.parquet", index=False)
+        self.var.to_parquet(self._tmp / "var.parquet", index=False)
+        atomic_write_json(self._tmp / "store.json", {
+            "format": FORMAT, "format_version": FORMAT_VERSION,
+            "n_cells": self.n_cells, "n_genes": len(self.var), "nnz": self.nnz,
+            "data_dtype": str(self.data_dtype), "index_dtype": "int32",
+            "fingerprint": self._hash.hexdigest()[:16], "provenance": self.provenance,
+        })
+        if self.path.exists():
+            shutil.rmtree(self.path)
+        os.replace(self._tmp, self.path)
+        return CorpusStore(self.path)
+
+    def abort(self) -> None:
+        for fh in (self._fi, self._fd):
+            if not fh.closed:
+                fh.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()

@@ -1,0 +1,92 @@
+"""Matplotlib figures of a study (Agg backend; each function returns a Figure)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+STRATEGY_COLORS = {"random": "#4c72b0", "celltype_reweighted": "#dd8452", "geometric_sketch": "#55a868"}
+BASELINE_STYLES = {"baseline:hvg_expression": ("#555555", "--"), "baseline:dataset_pca": ("#999999", ":"),
+                   "baseline:majority_class": ("#c44e52", "-.")}
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _color(strategy: str, i: int) -> str:
+    return STRATEGY_COLORS.get(strategy, f"C{i + 3}")
+
+
+def scaling_curves(curves: pd.DataFrame, baselines: pd.DataFrame, *, task: str, dataset: str):
+    """Score vs fraction per strategy (mean +- SE over seeds), one panel per family, log x axis."""
+    plt = _plt()
+    c = curves[(curves["task"] == task) & (curves["dataset"] == dataset)]
+    families = sorted(c["family"].unique())
+    fig, axes = plt.subplots(1, max(len(families), 1), figsize=(4.6 * max(len(families), 1), 3.6), squeeze=False,
+                             sharey=True)
+    b = baselines[(baselines["task"] == task) & (baselines["dataset"] == dataset)]
+    for ax, fam in zip(axes[0], families):
+        for i, (strategy, g) in enumerate(c[c["family"] == fam].groupby("strategy")):
+            g = g.sort_values("fraction")
+            col = _color(strategy, i)
+            ax.plot(g["fraction"], g["mean"], marker="o", color=col, label=strategy)
+            se = g["se"].fillna(0).to_numpy()
+            ax.fill_between(g["fraction"], g["mean"] - se, g["mean"] + se, color=col, alpha=0.2)
+        for row in b.itertuples():
+            colr, ls = BASELINE_STYLES.get(row.family, ("#777777", "--"))
+            ax.axhline(row.value, color=colr, ls=ls, lw=1, label=row.family.removeprefix("baseline:"))
+        ax.set_xscale("log")
+        ax.set_xlabel("fraction of corpus")
+        ax.set_title(fam)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(c["metric"].iloc[0] if len(c) else "score")
+    handles, labels = axes[0][-1].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
+    fig.suptitle(f"{task} on {dataset}")
+    fig.tight_layout()
+    return fig
+
+
+def saturation_heatmap(sat: pd.DataFrame, *, rule: str = "saturation_reference"):
+    """Heatmap of saturation fractions: rows (family, task, dataset), columns strategies."""
+    plt = _plt()
+    piv = sat.pivot_table(index=["family", "task", "dataset"], columns="strategy", values=rule, aggfunc="first")
+    fig, ax = plt.subplots(figsize=(1.9 * max(len(piv.columns), 1) + 3, 0.45 * max(len(piv), 1) + 1.6))
+    data = piv.to_numpy(float)
+    im = ax.imshow(np.log10(np.where(np.isfinite(data), data, np.nan)), cmap="viridis_r", aspect="auto",
+                   vmin=-2, vmax=0)
+    for (i, j), v in np.ndenumerate(data):
+        if np.isfinite(v):
+            ax.text(j, i, f"{v:.0%}" if v >= 0.01 else f"{v:.1%}", ha="center", va="center", color="w", fontsize=8)
+    ax.set_xticks(range(len(piv.columns)), piv.columns, rotation=20, ha="right")
+    ax.set_yticks(range(len(piv)), [" / ".join(map(str, ix)) for ix in piv.index], fontsize=8)
+    cbar = fig.colorbar(im, ax=ax)
+    cbar.set_label("log10 saturation fraction")
+    ax.set_title(f"learning saturation point ({rule.removeprefix('saturation_').replace('_', '-')} rule)")
+    fig.tight_layout()
+    return fig
+
+
+def composition_plot(comp: pd.DataFrame, metrics=("rare_types_covered", "types_covered", "type_entropy")):
+    """Subset composition vs fraction per strategy."""
+    plt = _plt()
+    metrics = [m for m in metrics if m in set(comp["metric"])]
+    fig, axes = plt.subplots(1, max(len(metrics), 1), figsize=(4.2 * max(len(metrics), 1), 3.3), squeeze=False)
+    for ax, m in zip(axes[0], metrics):
+        for i, (strategy, g) in enumerate(comp[comp["metric"] == m].groupby("strategy")):
+            g = g.sort_values("fraction")
+            ax.plot(g["fraction"], g["value"], marker="o", color=_color(strategy, i), label=strategy)
+        ax.set_xscale("log")
+        ax.set_xlabel("fraction of corpus")
+        ax.set_title(m)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig

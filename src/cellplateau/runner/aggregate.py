@@ -1,0 +1,86 @@
+"""Assemble the long-format results table from finished artifacts (one row per record)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import numpy as np
+import pandas as pd
+
+from cellplateau import __version__
+from cellplateau._io import atomic_write_bytes
+from cellplateau.runner.context import StudyContext
+from cellplateau.runner.plan import Plan
+
+COLUMNS = ["study", "strategy", "fraction", "replicate", "n_cells", "family", "model_size", "task", "dataset",
+           "metric", "value", "subset_key", "content_hash", "model_key", "subset_seed", "train_seed",
+           "eval_seed", "corpus_fingerprint", "spec_hash", "cellplateau_version"]
+
+FIT_METRICS = ("steps", "epochs", "cells_seen", "train_loss", "val_loss", "n_params", "wall_time_s", "data_wait_s")
+
+
+def build_results(ctx: StudyContext, plan: Plan) -> pd.DataFrame:
+    """Write ``results/results.parquet`` atomically and return it."""
+    spec = ctx.spec
+    lay = ctx.layout
+    base = {"study": spec.name, "corpus_fingerprint": ctx.store.fingerprint, "spec_hash": spec.spec_hash(),
+            "cellplateau_version": __version__}
+    rows: list[dict] = []
+    manifests: dict[str, dict] = {}
+    for ref in plan.subset_refs:
+        mpath = lay.subset(ref.subset_key) / "manifest.json"
+        if not mpath.exists():
+            continue
+        m = manifests.setdefault(ref.subset_key, json.loads(mpath.read_text()))
+        sub = {**base, "strategy": ref.strategy, "fraction": ref.fraction, "replicate": ref.replicate,
+               "n_cells": m["n"], "subset_key": ref.subset_key, "content_hash": m["content_hash"],
+               "subset_seed": m["seed"]}
+        for metric, value in m.get("composition", {}).items():
+            rows.append({**sub, "family": "-", "model_size": "-", "task": "composition", "dataset": "corpus",
+                         "metric": metric, "value": value})
+        rows.append({**sub, "family": "-", "model_size": "-", "task": "selection", "dataset": "corpus",
+                     "metric": "select_time_s", "value": m.get("select_time_s", np.nan)})
+        for fam in spec.families:
+            model_key = plan.models[(ref.subset_key, fam.name)]
+            meta_path = lay.model(model_key) / "model.json"
+            if not meta_path.exists():
+                continue
+            meta = json.loads(meta_path.read_text())
+            mod = {**sub, "family": fam.name, "model_size": getattr(fam, "size", "default"),
+                   "model_key": model_key, "train_seed": meta["unit"]["seed"]}
+            for metric in FIT_METRICS:
+                rows.append({**mod, "task": "pretraining", "dataset": "corpus", "metric": metric,
+                             "value": float(meta["fit"].get(metric, np.nan))})
+            for unit in plan.units["evaluate"]:
+                if unit.params["model_key"] != model_key:
+                    continue
+                epath = lay.evaluation(unit.key)
+                if not epath.exists():
+                    continue
+                ev = pd.read_parquet(epath)
+                for rec in ev.itertuples():
+                    rows.append({**mod, "task": rec.task, "dataset": rec.dataset, "metric": rec.metric,
+                                 "value": rec.value, "eval_seed": rec.eval_seed})
+    for unit in plan.units["baseline"]:
+        epath = lay.evaluation(unit.key)
+        if not epath.exists():
+            continue
+        for rec in pd.read_parquet(epath).itertuples():
+            rows.append({**base, "strategy": "baseline", "fraction": np.nan, "replicate": 0,
+                         "family": f"baseline:{rec.baseline}", "model_size": "-", "task": rec.task,
+                         "dataset": rec.dataset, "metric": rec.metric, "value": rec.value,
+                         "eval_seed": rec.eval_seed})
+    table = pd.DataFrame.from_records(rows, columns=COLUMNS)
+    for col in ("subset_seed", "train_seed", "eval_seed", "replicate", "n_cells"):
+        table[col] = table[col].astype("Int64")
+    buf = io.BytesIO()
+    table.to_parquet(buf, index=False)
+    atomic_write_bytes(lay.results, buf.getvalue())
+    return table
+
+
+def read_results(ctx: StudyContext) -> pd.DataFrame:
+    if not ctx.layout.results.exists():
+        raise FileNotFoundError(f"{ctx.layout.results}: no results yet; run the study first")
+    return pd.read_parquet(ctx.layout.results)

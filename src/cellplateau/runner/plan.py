@@ -1,0 +1,94 @@
+"""Turn a spec into the units of work it implies, keyed by hashes of their inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cellplateau._hashing import derive_seed
+from cellplateau.runner.context import StudyContext
+from cellplateau.runner.units import ALL_CELLS, STAGES, Unit, unit_key
+from cellplateau.selection import STRATEGIES
+from cellplateau.spec import StudySpec
+
+
+@dataclass
+class SubsetRef:
+    """One point of a curve: (strategy, fraction, replicate) and the subset unit that holds it."""
+
+    strategy: str
+    fraction: float
+    replicate: int
+    subset_key: str
+
+
+@dataclass
+class Plan:
+    units: dict[str, list[Unit]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    subset_refs: list[SubsetRef] = field(default_factory=list)
+    # (subset_key, family) -> model key
+    models: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def all_units(self) -> list[Unit]:
+        return [u for s in STAGES for u in self.units[s]]
+
+    def add(self, unit: Unit) -> None:
+        bucket = self.units[unit.kind]
+        if all(u.key != unit.key for u in bucket):
+            bucket.append(unit)
+
+
+def _fmt_fraction(f: float) -> str:
+    return f"{f:g}"
+
+
+def build_plan(ctx: StudyContext) -> Plan:
+    """Every unit the study needs, de-duplicated by key (a 100 % subset is shared by all strategies)."""
+    spec: StudySpec = ctx.spec
+    fp = ctx.store.fingerprint
+    plan = Plan()
+    sel = spec.selection
+    embed_keys: dict[str, str] = {}
+    for s in sel.strategies:
+        if STRATEGIES[s.name].needs_embedding:
+            params = {"n_pcs": s.n_pcs, "n_hvg": s.n_hvg, "pca_sample": s.pca_sample,
+                      "seed": derive_seed(spec.seed, "sketch-embedding")}
+            key = unit_key("sketch_embedding", fp, params)
+            embed_keys[s.name] = key
+            plan.add(Unit("sketch_embedding", key, f"PC embedding ({s.n_pcs} PCs)", params))
+    label_key = next((getattr(s, "label_key", None) for s in sel.strategies if hasattr(s, "label_key")), "cell_type")
+    for s in sel.strategies:
+        for f in sel.fractions:
+            for r in range(sel.replicates):
+                name = ALL_CELLS if f == 1.0 else s.name
+                config = {} if f == 1.0 else s.model_dump(mode="json")
+                seed = derive_seed(spec.seed, "subset", name, f, r)
+                params = {"strategy": name, "config": config, "fraction": f, "replicate": r, "seed": seed,
+                          "split_seed": derive_seed(spec.seed, "split", name, f, r),
+                          "val_fraction": sel.val_fraction, "label_key": label_key,
+                          "embedding_key": embed_keys.get(s.name) if f != 1.0 else None}
+                key = unit_key("subset", fp, params)
+                deps = (params["embedding_key"],) if params["embedding_key"] else ()
+                plan.add(Unit("subset", key, f"subset {name} {_fmt_fraction(f)} r{r}", params, deps))
+                plan.subset_refs.append(SubsetRef(s.name, f, r, key))
+    for subset in plan.units["subset"]:
+        r = subset.params["replicate"]
+        for fam in spec.families:
+            params = {"family": fam.name, "config": fam.model_dump(mode="json"), "subset_key": subset.key,
+                      "seed": derive_seed(spec.seed, "train", fam.name, r)}
+            key = unit_key("train", fp, params)
+            plan.models[(subset.key, fam.name)] = key
+            plan.add(Unit("train", key, f"train {fam.name} on {subset.label.removeprefix('subset ')}",
+                          params, (subset.key,)))
+    for ds in spec.evaluation.datasets:
+        eval_seed = derive_seed(spec.seed, "eval-split", ds.name)
+        ds_params = ds.model_dump(mode="json")
+        for task in spec.evaluation.tasks:
+            tparams = {"task": task.name, "config": task.model_dump(mode="json"), "dataset": ds.name,
+                       "dataset_spec": ds_params, "seed": eval_seed}
+            plan.add(Unit("baseline", unit_key("baseline", fp, tparams), f"baselines {task.name} {ds.name}",
+                          tparams))
+            for model in plan.units["train"]:
+                params = {**tparams, "model_key": model.key}
+                plan.add(Unit("evaluate", unit_key("evaluate", params), f"{task.name} {ds.name} <- {model.label}",
+                              params, (model.key,)))
+    return plan

@@ -1,0 +1,193 @@
+"""The study spec: one YAML file, validated once at load, frozen afterwards.
+
+Unknown keys, wrong types and impossible values fail at load with a message naming the key.
+Field descriptions double as documentation (``cellplateau spec-schema``) and error text.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cellplateau._hashing import stable_hash
+from cellplateau.evaluation import TASKS
+from cellplateau.models import FAMILIES
+from cellplateau.selection import STRATEGIES
+
+_frozen = ConfigDict(extra="forbid", frozen=True)
+
+
+def _union(configs: list[type[BaseModel]]):
+    if len(configs) == 1:
+        return configs[0]
+    return Annotated[Union[tuple(configs)], Field(discriminator="name")]  # noqa: UP007
+
+
+StrategyConfig = _union([s.config for s in STRATEGIES.values()])
+FamilyConfig = _union([f.config for f in FAMILIES.values()])
+TaskConfig = _union([t.config for t in TASKS.values()])
+
+
+class SimulateSpec(BaseModel):
+    """Parameters of the synthetic atlas, written to ``corpus.path`` when it does not exist yet."""
+
+    model_config = _frozen
+    n_cells: int = Field(100_000, ge=100)
+    n_genes: int = Field(2_000, ge=50)
+    n_lineages: int = Field(6, ge=1)
+    n_datasets: int = Field(12, ge=1)
+    eval_cells: int = Field(2_500, ge=50)
+    seed: int = 0
+
+
+class CorpusSpec(BaseModel):
+    """Where the corpus store lives (and, for the synthetic atlas, how to make it)."""
+
+    model_config = _frozen
+    path: Path = Field(description="corpus store folder (built by `cellplateau simulate` or `ingest`)")
+    simulate: SimulateSpec | None = Field(None, description="simulate the atlas here if the store is missing")
+
+
+class SelectionSpec(BaseModel):
+    """Which subsets to draw."""
+
+    model_config = _frozen
+    strategies: list[StrategyConfig] = Field(min_length=1, description="selection strategies (at least one)")
+    fractions: list[float] = Field(min_length=1, description="subset sizes as fractions of the corpus, in (0, 1]")
+    replicates: int = Field(2, ge=1, description="seeds per (strategy, fraction)")
+    val_fraction: float = Field(0.1, ge=0, lt=1, description="validation share inside each subset")
+
+    @field_validator("fractions")
+    @classmethod
+    def _fractions_in_range(cls, v: list[float]) -> list[float]:
+        bad = [f for f in v if not 0 < f <= 1]
+        if bad:
+            raise ValueError(f"every fraction must be in (0, 1]; got {bad}")
+        if len(set(v)) != len(v):
+            raise ValueError("fractions must be distinct")
+        return sorted(v)
+
+    @field_validator("strategies")
+    @classmethod
+    def _distinct(cls, v: list) -> list:
+        names = [s.name for s in v]
+        if len(set(names)) != len(names):
+            raise ValueError(f"strategies must be distinct; got {names}")
+        return v
+
+
+class DatasetSpec(BaseModel):
+    """A labelled evaluation dataset (``.h5ad`` with raw counts)."""
+
+    model_config = _frozen
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="short name used in results")
+    path: Path
+    label_key: str = Field("cell_type", description="obs column with the cell-type labels")
+    batch_key: str | None = Field(None, description="obs column with batches")
+    gene_key: str | None = Field(None, description="var column with gene names (default: var_names)")
+    max_cells: int | None = Field(None, ge=10, description="seeded subsample cap")
+
+
+class EvaluationSpec(BaseModel):
+    model_config = _frozen
+    datasets: list[DatasetSpec] = Field(min_length=1)
+    tasks: list[TaskConfig] = Field(min_length=1)
+
+
+class ExecutionSpec(BaseModel):
+    """How units of work are executed."""
+
+    model_config = _frozen
+    workers: int = Field(1, ge=1, description="parallel local processes")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="training device")
+    threads: int | None = Field(None, ge=1, description="torch threads per worker (default: cores / workers)")
+
+
+class StudySpec(BaseModel):
+    """A whole scaling / diversity study."""
+
+    model_config = _frozen
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="study name")
+    seed: int = Field(0, description="root seed; every random choice derives from it")
+    output_dir: Path = Field(description="where artifacts, results and the report go")
+    corpus: CorpusSpec
+    selection: SelectionSpec
+    families: list[FamilyConfig] = Field(min_length=1, description="model families to pretrain")
+    evaluation: EvaluationSpec
+    execution: ExecutionSpec = ExecutionSpec()
+
+    @model_validator(mode="after")
+    def _distinct_families(self) -> StudySpec:
+        names = [f.name for f in self.families]
+        if len(set(names)) != len(names):
+            raise ValueError(f"families must be distinct; got {names}")
+        return self
+
+    def spec_hash(self) -> str:
+        return stable_hash(self.model_dump(mode="json"))
+
+
+class SpecError(ValueError):
+    """A study spec is invalid; the message names the file and each offending key."""
+
+
+def _format_errors(source: str, exc: ValidationError) -> str:
+    lines = [f"{source}: invalid study spec"]
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in _TAGS))
+        msg = err["msg"]
+        if err["type"] == "union_tag_invalid":
+            ctx = err.get("ctx", {})
+            msg = f"unknown name {ctx.get('tag')!r}; expected one of {ctx.get('expected_tags')}"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        lines.append(f"  {loc or '<root>'}: {msg}")
+    return "\n".join(lines)
+
+
+_TAGS = set(STRATEGIES) | set(FAMILIES) | set(TASKS)
+
+
+def resolve_paths(data: dict, base: Path) -> dict:
+    """Make relative paths in a raw spec relative to the spec file's folder."""
+    def fix(p):
+        return str(p) if os.path.isabs(str(p)) else str((base / str(p)))
+    data = dict(data)
+    if isinstance(data.get("output_dir"), str):
+        data["output_dir"] = fix(data["output_dir"])
+    corpus = data.get("corpus")
+    if isinstance(corpus, dict) and isinstance(corpus.get("path"), str):
+        data["corpus"] = {**corpus, "path": fix(corpus["path"])}
+    ev = data.get("evaluation")
+    if isinstance(ev, dict) and isinstance(ev.get("datasets"), list):
+        data["evaluation"] = {**ev, "datasets": [
+            {**d, "path": fix(d["path"])} if isinstance(d, dict) and isinstance(d.get("path"), str) else d
+            for d in ev["datasets"]]}
+    return data
+
+
+def parse_spec(data: dict, *, source: str = "<spec>", base: Path | None = None) -> StudySpec:
+    if not isinstance(data, dict):
+        raise SpecError(f"{source}: a study spec must be a mapping, got {type(data).__name__}")
+    if base is not None:
+        data = resolve_paths(data, base)
+    try:
+        return StudySpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(_format_errors(source, exc)) from None
+
+
+def load_spec(path: str | os.PathLike) -> StudySpec:
+    """Load and validate a YAML study spec; relative paths are relative to the spec file."""
+    path = Path(path)
+    if not path.exists():
+        raise SpecError(f"{path}: spec file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise SpecError(f"{path}: not valid YAML ({exc})") from None
+    return parse_spec(data, source=str(path), base=path.resolve().parent)

@@ -1,0 +1,46 @@
+"""Shared fixtures: a tiny synthetic atlas and the real-data folder."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from cellplateau.corpus.simulate import AtlasParams, simulate_atlas
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY = AtlasParams(n_cells=3000, n_genes=300, n_lineages=4, max_subtypes=4, n_datasets=6, eval_cells=800,
+                   chunk_size=1000, seed=7)
+
+
+@pytest.fixture(scope="session")
+def tiny_atlas(tmp_path_factory) -> Path:
+    """Folder with ``corpus/`` (a 3,000-cell store) and ``eval/*.h5ad``."""
+    root = tmp_path_factory.mktemp("atlas")
+    simulate_atlas(root / "corpus", TINY)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_store(tiny_atlas):
+    from cellplateau.corpus.store import CorpusStore
+
+    return CorpusStore(tiny_atlas / "corpus")
+
+
+def realdata_dir() -> Path | None:
+    path = Path(os.environ.get("CELLPLATEAU_REALDATA", REPO.parent / "shared" / "data" / "realdata"))
+    return path if path.is_dir() else None
+
+
+@pytest.fixture(scope="session")
+def realdata() -> Path:
+    path = realdata_dir()
+    if path is None:
+        if os.environ.get("CELLPLATEAU_REQUIRE_REALDATA"):
+            pytest.fail("CELLPLATEAU_REQUIRE_REALDATA is set but the real-data folder is missing "
+                        "(set CELLPLATEAU_REALDATA)")
+        pytest.skip("real-data folder not found: set CELLPLATEAU_REALDATA or place ../shared/data/realdata")
+    return path

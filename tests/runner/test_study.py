@@ -1,0 +1,83 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cellplateau.runner.context import StudyContext
+from cellplateau.runner.execute import plan_summary, run_study
+from cellplateau.runner.plan import build_plan
+from cellplateau.spec import load_spec
+from tests.runner._spec import tiny_spec
+
+
+@pytest.fixture(scope="module")
+def finished(tiny_atlas, tmp_path_factory):
+    out = tmp_path_factory.mktemp("study")
+    spec = load_spec(tiny_spec(tiny_atlas, out))
+    summary = run_study(spec, progress=False, log=lambda s: None)
+    return spec, summary
+
+
+def test_end_to_end_tiny_study(finished):
+    spec, summary = finished
+    ctx = StudyContext(spec)
+    plan = build_plan(ctx)
+    # 3 strategies x 2 sub-100 % fractions x 2 seeds + 2 shared 100 % subsets
+    assert len(plan.units["subset"]) == 14 and len(plan.units["train"]) == 28
+    assert len(summary.computed) == 1 + 14 + 28 + 1 + 28
+    r = pd.read_parquet(ctx.layout.results)
+    knn = r[(r["task"] == "knn_classification") & (r["metric"] == "micro_f1")]
+    models = knn[knn["strategy"] != "baseline"]
+    assert len(models) == 3 * 3 * 2 * 2                    # strategy x fraction x seed x family
+    assert models["value"].between(0, 1).all()
+    majority = knn.loc[knn["family"] == "baseline:majority_class", "value"].item()
+    assert (models["value"] > majority).all(), "every pretrained model must beat the majority class"
+    full = models[models["fraction"] == 1.0]
+    assert full.groupby(["family", "replicate"])["value"].nunique().eq(1).all(), "100 % subsets are shared"
+    assert {"spec_hash", "corpus_fingerprint", "subset_seed", "train_seed", "eval_seed"} <= set(r.columns)
+    comp = r[(r["task"] == "composition") & (r["metric"] == "rare_cell_share") & (r["fraction"] == 0.05)]
+    by = comp.groupby("strategy")["value"].mean()
+    assert by["celltype_reweighted"] > by["random"] and by["geometric_sketch"] > by["random"]
+    html = (ctx.layout.report_dir / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 4 and "Learning saturation points" in html
+
+
+def test_rerun_does_nothing_and_subsets_are_bit_identical(finished, tiny_atlas, tmp_path):
+    spec, _ = finished
+    again = run_study(spec, progress=False, log=lambda s: None)
+    assert again.computed == [] and again.skipped == 72
+    assert all(done == total for total, done in plan_summary(spec).values())
+    # a fresh output folder from the same spec gives the same subsets, bit for bit
+    other = load_spec(tiny_spec(tiny_atlas, tmp_path / "o", mae_steps=1, fractions=(0.05,), replicates=1))
+    ctx_a, ctx_b = StudyContext(spec), StudyContext(other)
+    plan_b = build_plan(ctx_b)
+    from cellplateau.runner.units import run_unit
+
+    for u in plan_b.units["sketch_embedding"] + plan_b.units["subset"]:
+        run_unit(ctx_b, u)
+        a, b = ctx_a.layout, ctx_b.layout
+        if u.kind == "subset":
+            np.testing.assert_array_equal(np.load(a.subset(u.key) / "indices.npy"), np.load(b.subset(u.key) / "indices.npy"))
+            np.testing.assert_array_equal(np.load(a.subset(u.key) / "is_val.npy"), np.load(b.subset(u.key) / "is_val.npy"))
+
+
+def test_manifest_and_model_provenance(finished):
+    spec, _ = finished
+    ctx = StudyContext(spec)
+    plan = build_plan(ctx)
+    sub = plan.units["subset"][0]
+    m = json.loads((ctx.layout.subset(sub.key) / "manifest.json").read_text())
+    assert {"strategy", "fraction", "seed", "corpus_fingerprint", "content_hash", "split_seed", "n", "n_val"} <= set(m)
+    assert m["corpus_fingerprint"] == ctx.store.fingerprint
+    model = json.loads((ctx.layout.model(plan.units["train"][0].key) / "model.json").read_text())
+    assert model["spec_hash"] == spec.spec_hash() and model["config"]["name"] in {"pca", "mae"}
+
+
+def test_report_rebuilds_from_results_alone(finished, tmp_path):
+    from cellplateau.report.html import render
+
+    spec, _ = finished
+    r = pd.read_parquet(StudyContext(spec).layout.results)
+    html = render(r, title="again")
+    assert "<h1>again</h1>" in html and "saturation" in html

@@ -1,0 +1,82 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from cellplateau.selection import STRATEGIES
+from cellplateau.selection.base import SelectionContext
+from cellplateau.selection.celltype_reweighted import select_reweighted, water_fill
+from cellplateau.selection.random import select_random
+
+
+def test_random_exact_size_sorted_distinct_and_deterministic():
+    a = select_random(1000, 137, rng=np.random.default_rng(1))
+    b = select_random(1000, 137, rng=np.random.default_rng(1))
+    c = select_random(1000, 137, rng=np.random.default_rng(2))
+    assert len(a) == 137 and np.all(np.diff(a) > 0) and a.dtype == np.int64
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    with pytest.raises(ValueError, match="subset size"):
+        select_random(10, 11, rng=np.random.default_rng(0))
+
+
+def test_water_fill_rule():
+    rng = np.random.default_rng(0)
+    # n = 60, K = 3: q = 20; type 0 (5) is below quota -> whole; then q = 55/2 = 27.5; take 27/28
+    take = water_fill(np.array([5, 100, 200]), 60, rng=rng)
+    assert take[0] == 5 and sorted(take[1:]) == [27, 28] and take.sum() == 60
+
+
+def test_type_equal_to_quota_is_kept_whole():
+    # the reference code dropped a type whose size equals the quota exactly
+    take = water_fill(np.array([10, 10, 50]), 30, rng=np.random.default_rng(0))
+    assert list(take) == [10, 10, 10]
+    take = water_fill(np.array([4, 10, 10, 50]), 34, rng=np.random.default_rng(0))
+    assert list(take) == [4, 10, 10, 10]
+
+
+@pytest.mark.parametrize("n", [1, 7, 50, 333, 999, 1000])
+def test_reweighted_exact_sizes(n):
+    rng = np.random.default_rng(3)
+    labels = np.repeat(np.array(list("abcdef")), [500, 250, 150, 60, 30, 10])
+    idx = select_reweighted(labels, n, rng=rng)
+    assert len(idx) == n and len(np.unique(idx)) == n and np.all(np.diff(idx) > 0)
+    np.testing.assert_array_equal(idx, select_reweighted(labels, n, rng=np.random.default_rng(3)))
+
+
+def test_reweighted_balances_types():
+    labels = np.repeat(np.array(list("abcdef")), [500, 250, 150, 60, 30, 10])
+    idx = select_reweighted(labels, 120, rng=np.random.default_rng(0))
+    counts = pd.Series(labels[idx]).value_counts()
+    assert counts["f"] == 10 and counts.max() - counts.drop("f").min() <= 1
+
+
+def test_geometric_sketch_enriches_rare_types(tiny_store):
+    from cellplateau.selection.sketch_embedding import compute_sketch_embedding
+
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        emb = np.array(compute_sketch_embedding(tiny_store, Path(d) / "e.npy", n_pcs=10, n_hvg=200, pca_sample=2000,
+                                                rng=np.random.default_rng(0)))
+    obs = tiny_store.obs
+    ctx = SelectionContext(obs, emb)
+    labels = obs["cell_type"].astype(str).to_numpy()
+    freq = pd.Series(labels).value_counts(normalize=True)
+    rare = set(freq[freq < 0.02].index)
+    assert rare
+    n = 150
+    shares = {}
+    for name in ("random", "geometric_sketch", "celltype_reweighted"):
+        s = STRATEGIES[name]
+        per_seed = []
+        for seed in range(3):
+            idx = s.select(ctx, n, s.config(), np.random.default_rng(seed))
+            assert len(idx) == n and np.all(np.diff(idx) > 0)
+            per_seed.append(np.isin(labels[idx], list(rare)).mean())
+        shares[name] = float(np.mean(per_seed))
+    assert shares["geometric_sketch"] > 1.5 * shares["random"], shares
+    assert shares["celltype_reweighted"] > shares["geometric_sketch"], shares
+    s = STRATEGIES["geometric_sketch"]
+    a = s.select(ctx, n, s.config(), np.random.default_rng(5))
+    np.testing.assert_array_equal(a, s.select(ctx, n, s.config(), np.random.default_rng(5)))
