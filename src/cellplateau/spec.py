@@ -155,7 +155,7 @@ _TAGS = set(STRATEGIES) | set(FAMILIES) | set(TASKS)
 def resolve_paths(data: dict, base: Path) -> dict:
     """Make relative paths in a raw spec relative to the spec file's folder."""
     def fix(p):
-        return str(p) if os.path.isabs(str(p)) else str((base / str(p)))
+        return str(p) if os.path.isabs(str(p)) else str(base / str(p))
     data = dict(data)
     if isinstance(data.get("output_dir"), str):
         data["output_dir"] = fix(data["output_dir"])

@@ -51,10 +51,10 @@ def test_reweighted_balances_types():
 
 
 def test_geometric_sketch_enriches_rare_types(tiny_store):
-    from cellplateau.selection.sketch_embedding import compute_sketch_embedding
-
     import tempfile
     from pathlib import Path
+
+    from cellplateau.selection.sketch_embedding import compute_sketch_embedding
 
     with tempfile.TemporaryDirectory() as d:
         emb = np.array(compute_sketch_embedding(tiny_store, Path(d) / "e.npy", n_pcs=10, n_hvg=200, pca_sample=2000,

@@ -28,7 +28,11 @@ def shuffled_order(rows: np.ndarray, *, rng: np.random.Generator, block_size: in
 
 
 class BatchStream:
-    """Endless stream of ``(batch_rows, counts_csr)``; ``wait_s`` counts time spent waiting for data."""
+    """Endless stream of ``(batch_rows, counts_csr)``; ``wait_s`` counts time spent waiting for data.
+
+    Every batch has exactly ``batch_size`` cells (cells left over at the end of an epoch start the
+    next one), unless the whole set is smaller than a batch, in which case each batch is the set.
+    """
 
     def __init__(self, store: CorpusStore, rows: np.ndarray, *, batch_size: int, rng: np.random.Generator,
                  block_size: int = 64, fetch_blocks: int = 16, prefetch: int = 2):
@@ -49,25 +53,43 @@ class BatchStream:
 
     def _produce(self) -> None:
         try:
+            pending_rows: list[np.ndarray] = []
+            pending: list[sp.csr_matrix] = []
+            n_pending = 0
             while not self._stop.is_set():
                 order = shuffled_order(self.rows, rng=self.rng, block_size=self.block_size)
                 for start in range(0, len(order), self.fetch_rows):
                     fetch = order[start : start + self.fetch_rows]
                     counts = self.store.read_rows(fetch)
                     perm = self.rng.permutation(len(fetch))
-                    fetch, counts = fetch[perm], counts[perm]
-                    for b in range(0, len(fetch), self.batch_size):
-                        item = (fetch[b : b + self.batch_size], counts[b : b + self.batch_size])
-                        while not self._stop.is_set():
-                            try:
-                                self._q.put(item, timeout=0.1)
-                                break
-                            except queue.Full:
-                                continue
-                        if self._stop.is_set():
+                    pending_rows.append(fetch[perm])
+                    pending.append(counts[perm])
+                    n_pending += len(fetch)
+                    if n_pending < self.batch_size:
+                        continue
+                    rows, mat = np.concatenate(pending_rows), sp.vstack(pending, format="csr")
+                    full = (n_pending // self.batch_size) * self.batch_size
+                    for b in range(0, full, self.batch_size):
+                        if not self._put((rows[b : b + self.batch_size], mat[b : b + self.batch_size])):
                             return
+                    pending_rows, pending = [rows[full:]], [mat[full:]]
+                    n_pending -= full
+                if len(self.rows) < self.batch_size:   # the whole set is smaller than a batch
+                    rows, mat = np.concatenate(pending_rows), sp.vstack(pending, format="csr")
+                    pending_rows, pending, n_pending = [], [], 0
+                    if not self._put((rows, mat)):
+                        return
         except BaseException as exc:  # surface loader errors in the consumer
             self._q.put(exc)
+
+    def _put(self, item) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
     def __iter__(self) -> Iterator[tuple[np.ndarray, sp.csr_matrix]]:
         return self

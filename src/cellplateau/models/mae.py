@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cellplateau.corpus.features import log1p_cp10k
 from cellplateau.models._budget import Budget, planned_steps
+from cellplateau.models._layers import mlp
 from cellplateau.models._loader import BatchStream
 from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData
 
@@ -38,19 +39,6 @@ class MAEConfig(BaseModel):
     budget: Budget = Budget()
 
 
-def _mlp(sizes: list[int], dropout: float, *, last_plain: bool):
-    import torch.nn as nn
-
-    layers: list = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers.append(nn.Linear(a, b))
-        if not (last_plain and i == len(sizes) - 2):
-            layers += [nn.LayerNorm(b), nn.GELU()]
-            if dropout:
-                layers.append(nn.Dropout(dropout))
-    return nn.Sequential(*layers)
-
-
 class MAEModel(ModelFamily):
     name = "mae"
     config: MAEConfig
@@ -60,8 +48,8 @@ class MAEModel(ModelFamily):
 
         c = self.config
         self.n_genes = n_genes
-        self.encoder = _mlp([n_genes, *c.hidden, c.latent], c.dropout, last_plain=True)
-        self.decoder = _mlp([c.latent, *reversed(c.hidden), n_genes], c.dropout, last_plain=True)
+        self.encoder = mlp([n_genes, *c.hidden, c.latent], c.dropout, last_plain=True)
+        self.decoder = mlp([c.latent, *reversed(c.hidden), n_genes], c.dropout, last_plain=True)
         self.net = nn.ModuleDict({"encoder": self.encoder, "decoder": self.decoder})
 
     def init_untrained(self, n_genes: int, *, seed: int) -> None:
@@ -99,6 +87,8 @@ class MAEModel(ModelFamily):
 
         t0 = time.perf_counter()
         c = self.config
+        if len(data.train) < 2:
+            raise ValueError(f"mae needs at least 2 training cells, the subset has {len(data.train)}")
         torch.manual_seed(seed)
         self._build(data.store.n_genes)
         self.net.to(device).train()

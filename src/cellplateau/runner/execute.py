@@ -65,8 +65,8 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
     """Execute every unit that is not done yet; then rebuild the results table and the report."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from cellplateau.runner.aggregate import build_results
     from cellplateau.report.html import write_report
+    from cellplateau.runner.aggregate import build_results
 
     t_start = time.perf_counter()
     ensure_corpus(spec, log=log)

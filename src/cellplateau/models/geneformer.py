@@ -1,0 +1,198 @@
+"""Geneformer-style family: a BERT masked-token model over rank-value encoded cells.
+
+Uses Hugging Face ``transformers`` (``BertForMaskedLM``). Cells are tokenised by rank-value encoding
+against the gene nonzero medians of the *training corpus* (saved with the model); 15 % of tokens are
+selected for prediction (80 % replaced by MASK, 10 % by a random gene, 10 % kept). Embedding = mean of
+the last hidden layer over the cell's non-pad tokens. Reference: 6 layers, 256 dims, 4 heads,
+2,048 tokens; the CPU default is smaller.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cellplateau.models._budget import Budget, planned_steps
+from cellplateau.models._loader import BatchStream
+from cellplateau.models._rank_tokens import MASK, N_SPECIAL, PAD, nonzero_medians, rank_value_tokens
+from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData
+
+SIZES = {  # hidden, layers, heads, intermediate, context
+    "xs": (64, 2, 2, 128, 128),
+    "s": (128, 4, 4, 256, 256),
+    "m": (256, 6, 4, 512, 512),
+    "l": (256, 6, 4, 512, 2048),   # the reference architecture
+}
+
+
+class GeneformerConfig(BaseModel):
+    """BERT over rank-value encoded genes (masked-token objective)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Literal["geneformer"] = "geneformer"
+    size: Literal["xs", "s", "m", "l"] | None = Field(None, description="preset; explicit fields override it")
+    hidden: int = Field(64, ge=8)
+    layers: int = Field(2, ge=1)
+    heads: int = Field(2, ge=1)
+    intermediate: int = Field(128, ge=8)
+    context_length: int = Field(128, ge=8, description="tokens per cell (reference 2,048)")
+    mask_prob: float = Field(0.15, gt=0, lt=1)
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(32, ge=2)
+    median_sample: int = Field(200_000, ge=100, description="training cells used for the gene medians")
+    budget: Budget = Budget(policy="fixed_epochs", epochs=1.0, max_steps=300)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data):
+        if isinstance(data, dict) and data.get("size"):
+            keys = ("hidden", "layers", "heads", "intermediate", "context_length")
+            data = {**dict(zip(keys, SIZES[data["size"]])), **data}
+        return data
+
+
+class GeneformerModel(ModelFamily):
+    name = "geneformer"
+    config: GeneformerConfig
+
+    def _build(self, n_genes: int) -> None:
+        from transformers import BertConfig, BertForMaskedLM
+
+        c = self.config
+        self.n_genes = n_genes
+        cfg = BertConfig(vocab_size=n_genes + N_SPECIAL, hidden_size=c.hidden, num_hidden_layers=c.layers,
+                         num_attention_heads=c.heads, intermediate_size=c.intermediate,
+                         max_position_embeddings=c.context_length, pad_token_id=PAD, type_vocab_size=1)
+        self.net = BertForMaskedLM(cfg)
+
+    def init_untrained(self, n_genes: int, *, seed: int, medians: np.ndarray | None = None) -> None:
+        import torch
+
+        torch.manual_seed(seed)
+        self._build(n_genes)
+        self.medians = np.ones(n_genes) if medians is None else medians
+        self.net.eval()
+
+    def _mask(self, tokens, gen):
+        import torch
+
+        labels = tokens.clone()
+        real = tokens != PAD
+        pick = (torch.rand(tokens.shape, generator=gen) < self.config.mask_prob) & real
+        labels[~pick] = -100
+        r = torch.rand(tokens.shape, generator=gen)
+        inp = tokens.clone()
+        inp[pick & (r < 0.8)] = MASK
+        rand_tok = torch.randint(N_SPECIAL, self.n_genes + N_SPECIAL, tokens.shape, generator=gen)
+        swap = pick & (r >= 0.8) & (r < 0.9)
+        inp[swap] = rand_tok[swap]
+        return inp, labels, real.long()
+
+    def _loss(self, tokens, gen, device):
+        inp, labels, att = self._mask(tokens, gen)
+        return self.net(input_ids=inp.to(device), attention_mask=att.to(device), labels=labels.to(device)).loss
+
+    def _val_loss(self, data: TrainingData, seed: int, device: str) -> float:
+        import torch
+
+        if len(data.val) == 0:
+            return float("nan")
+        gen = torch.Generator().manual_seed(seed + 1)
+        self.net.eval()
+        total, n = 0.0, 0
+        with torch.no_grad():
+            for _, counts in data.store.iter_rows(data.val[:2048], chunk_size=256):
+                tokens = torch.from_numpy(rank_value_tokens(counts, self.medians, self.config.context_length))
+                total += float(self._loss(tokens, gen, device)) * len(tokens)
+                n += len(tokens)
+        self.net.train()
+        return total / max(n, 1)
+
+    def fit(self, data: TrainingData, *, seed: int, device: str = "cpu") -> FitInfo:
+        import torch
+
+        t0 = time.perf_counter()
+        c = self.config
+        rng = np.random.default_rng(seed)
+        sample = np.sort(rng.choice(data.train, size=min(c.median_sample, len(data.train)), replace=False))
+        self.medians = nonzero_medians((chunk for _, chunk in data.store.iter_rows(sample)), data.store.n_genes)
+        torch.manual_seed(seed)
+        self._build(data.store.n_genes)
+        self.net.to(device).train()
+        opt = torch.optim.AdamW(self.net.parameters(), lr=c.lr, weight_decay=0.01)
+        total_steps = planned_steps(c.budget, n_train=len(data.train), batch_size=c.batch_size)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=c.lr, total_steps=total_steps, pct_start=0.1)
+        gen = torch.Generator().manual_seed(seed)
+        best, bad, step, loss_ema, best_state, tok_s = float("inf"), 0, 0, float("nan"), None, 0.0
+        with BatchStream(data.store, data.train, batch_size=c.batch_size, rng=rng) as stream:
+            for step in range(1, total_steps + 1):
+                _, counts = next(stream)
+                t = time.perf_counter()
+                tokens = torch.from_numpy(rank_value_tokens(counts, self.medians, c.context_length))
+                tok_s += time.perf_counter() - t
+                loss = self._loss(tokens, gen, device)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
+                opt.step()
+                sched.step()
+                lv = float(loss.detach())
+                loss_ema = lv if np.isnan(loss_ema) else 0.95 * loss_ema + 0.05 * lv
+                if c.budget.policy == "early_stopping" and step % c.budget.eval_every == 0:
+                    v = self._val_loss(data, seed, device)
+                    if v < best - 1e-6:
+                        best, bad = v, 0
+                        best_state = {k: t.detach().clone() for k, t in self.net.state_dict().items()}
+                    else:
+                        bad += 1
+                        if bad >= c.budget.patience:
+                            break
+            wait, epochs = stream.wait_s, stream.epochs
+        if best_state is not None:
+            self.net.load_state_dict(best_state)
+        self.net.to("cpu").eval()
+        self.fit_info = FitInfo(
+            steps=step, epochs=epochs, cells_seen=step * c.batch_size, train_loss=loss_ema,
+            val_loss=self._val_loss(data, seed, "cpu"), n_params=sum(p.numel() for p in self.net.parameters()),
+            wall_time_s=time.perf_counter() - t0, data_wait_s=wait + tok_s,
+            budget={**c.budget.model_dump(), "planned_steps": total_steps, "steps_taken": step}, device=device)
+        return self.fit_info
+
+    def embed(self, counts: sp.spmatrix, *, batch_size: int = 256, source: str = "counts") -> np.ndarray:
+        import torch
+
+        counts = sp.csr_matrix(counts)
+        out = []
+        self.net.eval()
+        with torch.no_grad():
+            for s in range(0, counts.shape[0], batch_size):
+                tokens = torch.from_numpy(rank_value_tokens(counts[s : s + batch_size], self.medians,
+                                                            self.config.context_length))
+                att = (tokens != PAD).long()
+                h = self.net.bert(input_ids=tokens, attention_mask=att).last_hidden_state
+                w = att.unsqueeze(-1).float()
+                out.append((h * w).sum(1).div(w.sum(1).clamp(min=1)).numpy())
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.config.hidden), np.float32)
+
+    def _save_weights(self, folder: Path) -> None:
+        import torch
+
+        torch.save({"n_genes": self.n_genes, "state_dict": self.net.state_dict()}, folder / "weights.pt")
+        np.save(folder / "gene_medians.npy", self.medians)
+
+    def _load_weights(self, folder: Path) -> None:
+        import torch
+
+        ckpt = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
+        self._build(int(ckpt["n_genes"]))
+        self.net.load_state_dict(ckpt["state_dict"])
+        self.net.eval()
+        self.medians = np.load(folder / "gene_medians.npy")
+
+
+FAMILY = Family("geneformer", GeneformerConfig, GeneformerModel)

@@ -1,0 +1,177 @@
+"""scVI family through scvi-tools: raw counts, negative-binomial likelihood, latent posterior mean.
+
+The model maths is scvi-tools' own :class:`scvi.module.VAE` (encoder, NB decoder, KL to the prior).
+Training streams shuffled batches from the corpus store with our :class:`BatchStream` instead of
+materialising the subset as one in-memory AnnData (the role scvi-tools' custom data modules play),
+so a 22 M-cell subset trains in constant memory. The loss is the module's own ELBO with linear KL
+warm-up. Embedding = posterior mean of ``q(z | x)``.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, Field
+
+from cellplateau.models._budget import Budget, planned_steps
+from cellplateau.models._loader import BatchStream
+from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData
+
+SIZES = {"xs": (64, 1, 10), "s": (128, 1, 10), "m": (256, 2, 16), "l": (512, 2, 32)}
+
+
+class SCVIConfig(BaseModel):
+    """scVI (scvi-tools VAE) on raw counts."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Literal["scvi"] = "scvi"
+    n_hidden: int = Field(128, ge=2, description="hidden width (reference 128)")
+    n_layers: int = Field(1, ge=1, description="hidden layers (reference 1)")
+    n_latent: int = Field(10, ge=2, description="latent dimensions = embedding size (reference 10)")
+    gene_likelihood: Literal["nb", "zinb", "poisson"] = "nb"
+    dropout_rate: float = Field(0.1, ge=0, lt=1)
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(128, ge=2)
+    kl_warmup_steps: int = Field(400, ge=0, description="steps over which the KL weight rises to 1")
+    round_counts: bool = Field(False, description="round non-integer input counts instead of refusing them")
+    budget: Budget = Budget(policy="fixed_steps", steps=400)
+
+
+class SCVIModel(ModelFamily):
+    name = "scvi"
+    config: SCVIConfig
+
+    def _build(self, n_genes: int) -> None:
+        from scvi.module import VAE
+
+        c = self.config
+        self.n_genes = n_genes
+        self.module = VAE(n_input=n_genes, n_hidden=c.n_hidden, n_latent=c.n_latent, n_layers=c.n_layers,
+                          dropout_rate=c.dropout_rate, gene_likelihood=c.gene_likelihood)
+
+    def init_untrained(self, n_genes: int, *, seed: int) -> None:
+        import torch
+
+        torch.manual_seed(seed)
+        self._build(n_genes)
+        self.module.eval()
+
+    @staticmethod
+    def _tensors(x):
+        import torch
+        from scvi import REGISTRY_KEYS
+
+        zeros = torch.zeros((x.shape[0], 1), device=x.device)
+        return {REGISTRY_KEYS.X_KEY: x, REGISTRY_KEYS.BATCH_KEY: zeros, REGISTRY_KEYS.LABELS_KEY: zeros}
+
+    def _loss(self, x, kl_weight: float):
+        _, _, losses = self.module(self._tensors(x), loss_kwargs={"kl_weight": kl_weight})
+        return losses.loss
+
+    def _val_loss(self, data: TrainingData, device: str) -> float:
+        import torch
+
+        if len(data.val) == 0:
+            return float("nan")
+        self.module.eval()
+        total, n = 0.0, 0
+        with torch.no_grad():
+            for _, counts in data.store.iter_rows(data.val, chunk_size=2048):
+                x = _dense_nonempty(counts)
+                if len(x):
+                    xt = torch.from_numpy(x).to(device)
+                    total += float(self._loss(xt, 1.0)) * len(x)
+                    n += len(x)
+        self.module.train()
+        return total / max(n, 1)
+
+    def fit(self, data: TrainingData, *, seed: int, device: str = "cpu") -> FitInfo:
+        import torch
+
+        t0 = time.perf_counter()
+        c = self.config
+        torch.manual_seed(seed)
+        self._build(data.store.n_genes)
+        self.module.to(device).train()
+        opt = torch.optim.Adam(self.module.parameters(), lr=c.lr, eps=0.01, weight_decay=1e-6)
+        total_steps = planned_steps(c.budget, n_train=len(data.train), batch_size=c.batch_size)
+        best, bad, step, loss_ema, best_state = float("inf"), 0, 0, float("nan"), None
+        with BatchStream(data.store, data.train, batch_size=c.batch_size, rng=np.random.default_rng(seed)) as stream:
+            for step in range(1, total_steps + 1):
+                _, counts = next(stream)
+                x = _dense_nonempty(counts)
+                if len(x) < 2:
+                    continue
+                kl_weight = min(1.0, step / c.kl_warmup_steps) if c.kl_warmup_steps else 1.0
+                loss = self._loss(torch.from_numpy(x).to(device), kl_weight)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                lv = float(loss.detach())
+                loss_ema = lv if np.isnan(loss_ema) else 0.95 * loss_ema + 0.05 * lv
+                if c.budget.policy == "early_stopping" and step % c.budget.eval_every == 0:
+                    v = self._val_loss(data, device)
+                    if v < best - 1e-6:
+                        best, bad = v, 0
+                        best_state = {k: t.detach().clone() for k, t in self.module.state_dict().items()}
+                    else:
+                        bad += 1
+                        if bad >= c.budget.patience:
+                            break
+            wait, epochs = stream.wait_s, stream.epochs
+        if best_state is not None:
+            self.module.load_state_dict(best_state)
+        self.module.to("cpu").eval()
+        self.fit_info = FitInfo(
+            steps=step, epochs=epochs, cells_seen=step * c.batch_size, train_loss=loss_ema,
+            val_loss=self._val_loss(data, "cpu"), n_params=sum(p.numel() for p in self.module.parameters()),
+            wall_time_s=time.perf_counter() - t0, data_wait_s=wait,
+            budget={**c.budget.model_dump(), "planned_steps": total_steps, "steps_taken": step}, device=device)
+        return self.fit_info
+
+    def embed(self, counts: sp.spmatrix, *, batch_size: int = 4096, source: str = "counts") -> np.ndarray:
+        import torch
+
+        counts = sp.csr_matrix(counts)
+        data = counts.data
+        if data.size and np.any(data != np.round(data)):
+            if not self.config.round_counts:
+                raise ValueError(f"{source}: scVI needs integer counts but the data holds non-integer values "
+                                 f"(e.g. {data[data != np.round(data)][0]:g}); set round_counts: true in the scvi "
+                                 "family of the spec to round them")
+            counts = counts.copy()
+            counts.data = np.round(counts.data)
+        out = []
+        self.module.eval()
+        with torch.no_grad():
+            for s in range(0, counts.shape[0], batch_size):
+                x = torch.from_numpy(counts[s : s + batch_size].toarray().astype(np.float32))
+                inf = self.module.inference(x, torch.zeros((x.shape[0], 1)))
+                out.append(inf["qz"].loc.numpy())
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.config.n_latent), np.float32)
+
+    def _save_weights(self, folder: Path) -> None:
+        import torch
+
+        torch.save({"n_genes": self.n_genes, "state_dict": self.module.state_dict()}, folder / "weights.pt")
+
+    def _load_weights(self, folder: Path) -> None:
+        import torch
+
+        ckpt = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
+        self._build(int(ckpt["n_genes"]))
+        self.module.load_state_dict(ckpt["state_dict"])
+        self.module.eval()
+
+
+def _dense_nonempty(counts: sp.csr_matrix) -> np.ndarray:
+    """Dense float32 counts of the cells with at least one count (scVI's log-library needs > 0)."""
+    x = counts.toarray().astype(np.float32)
+    return x[x.sum(1) > 0]
+
+
+FAMILY = Family("scvi", SCVIConfig, SCVIModel)
