@@ -36,7 +36,7 @@ def test_good_spec_is_normalised(tmp_path):
     (_with("selection.fractions", [0.0, 0.5]), r"selection\.fractions: .*every fraction must be in \(0, 1\]; got \[0\.0\]"),
     (_with("selection.fractions", [1.5]), r"selection\.fractions: .*got \[1\.5\]"),
     (_with("selection.strategies", []), r"selection\.strategies: List should have at least 1 item"),
-    (_with("families.0", {"name": "gpt"}), r"families\.0: unknown name 'gpt'; expected one of 'pca', 'mae'"),
+    (_with("families.0", {"name": "gpt"}), r"families\.0: unknown name 'gpt'; expected one of 'pca', 'scvi', 'mae', 'geneformer', 'scimilarity'"),
     (_with("families.0", {"name": "pca", "n_componets": 3}), r"families\.0\.n_componets: unknown key"),
     (_with("families.0", {"name": "mae", "latent": "big"}), r"families\.0\.latent: Input should be a valid integer"),
     (_with("selection.strategies.0", {"name": "kmeans"}), r"selection\.strategies\.0: unknown name 'kmeans'"),

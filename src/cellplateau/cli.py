@@ -29,6 +29,18 @@ def _load(spec_path: Path):
         _fail(str(exc))
 
 
+def _guard(fn, *args, **kwargs):
+    """Run ``fn``; spec/plan/store/dataset problems become a clear error and exit code 2."""
+    from cellplateau.corpus.store import StoreError
+    from cellplateau.evaluation.datasets import DatasetError
+    from cellplateau.runner.plan import PlanError
+
+    try:
+        return fn(*args, **kwargs)
+    except (PlanError, StoreError, DatasetError) as exc:
+        _fail(str(exc))
+
+
 @app.command()
 def simulate(
     out: Annotated[Path, typer.Argument(help="store folder to write")],
@@ -99,7 +111,7 @@ def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -
     table.add_column("units", justify="right")
     table.add_column("done", justify="right")
     table.add_column("to do", justify="right")
-    for stage, (total, done) in plan_summary(spec).items():
+    for stage, (total, done) in _guard(plan_summary, spec).items():
         table.add_row(stage, str(total), str(done), str(total - done))
     console.print(table)
 
@@ -113,7 +125,7 @@ def run(
     from cellplateau.runner.execute import run_study
 
     spec = _load(spec_path)
-    summary = run_study(spec, progress=progress, log=console.print)
+    summary = _guard(run_study, spec, progress=progress, log=console.print)
     console.print(f"computed {len(summary.computed)} units, {summary.skipped} already done, "
                   f"{summary.seconds:.1f} s")
     console.print(f"results: {Path(spec.output_dir) / 'results' / 'results.parquet'}")

@@ -120,15 +120,24 @@ class StudySpec(BaseModel):
     evaluation: EvaluationSpec
     execution: ExecutionSpec = ExecutionSpec()
 
+    controls: bool = Field(True, description="also evaluate every family untrained (the 'fraction 0' floor)")
+
     @model_validator(mode="after")
     def _distinct_families(self) -> StudySpec:
-        names = [f.name for f in self.families]
-        if len(set(names)) != len(names):
-            raise ValueError(f"families must be distinct; got {names}")
+        labels = [family_label(f) for f in self.families]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"families must be distinct by (name, size); got {labels}; give repeated families "
+                             "different `size` presets")
         return self
 
     def spec_hash(self) -> str:
         return stable_hash(self.model_dump(mode="json"))
+
+
+def family_label(config: BaseModel) -> str:
+    """``name`` or ``name-size``: how a family configuration is named in plans and results."""
+    size = getattr(config, "size", None)
+    return f"{config.name}-{size}" if size else config.name
 
 
 class SpecError(ValueError):

@@ -37,7 +37,8 @@ def test_sigkill_mid_study_then_resume_recomputes_only_missing(tiny_atlas, tmp_p
     before = _finished_keys(ctx.layout.run_log)
     summary = plan_summary(spec)
     assert summary["train"][1] >= 3 and summary["evaluate"][1] < summary["evaluate"][0], summary
-    mtimes = {p: p.stat().st_mtime_ns for p in ctx.layout.artifacts.rglob("*") if p.is_file()}
+    mtimes = {p: p.stat().st_mtime_ns for p in ctx.layout.artifacts.rglob("*")
+              if p.is_file() and not any(part.startswith(".") and part.endswith(".tmp") for part in p.parts)}
     result = run_study(spec, progress=False, log=lambda s: None)
     assert result.computed, "the killed study had work left"
     assert not set(result.computed) & set(before), "a finished unit was recomputed"

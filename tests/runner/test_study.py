@@ -23,19 +23,28 @@ def test_end_to_end_tiny_study(finished):
     spec, summary = finished
     ctx = StudyContext(spec)
     plan = build_plan(ctx)
-    # 3 strategies x 2 sub-100 % fractions x 2 seeds + 2 shared 100 % subsets
-    assert len(plan.units["subset"]) == 14 and len(plan.units["train"]) == 28
-    assert len(summary.computed) == 1 + 14 + 28 + 1 + 28
+    # 3 strategies x 2 sub-100 % fractions x 2 seeds + 2 shared 100 % subsets; + 2 untrained controls a family
+    assert len(plan.units["subset"]) == 14 and len(plan.units["train"]) == 28 + 4
+    assert len(summary.computed) == 1 + 14 + 32 + 1 + 32
     r = pd.read_parquet(ctx.layout.results)
     knn = r[(r["task"] == "knn_classification") & (r["metric"] == "micro_f1")]
-    models = knn[knn["strategy"] != "baseline"]
+    models = knn[~knn["strategy"].isin(["baseline", "control"])]
     assert len(models) == 3 * 3 * 2 * 2                    # strategy x fraction x seed x family
+    ctl = knn[knn["strategy"] == "control"]
+    assert len(ctl) == 4 and (ctl["fraction"] == 0).all() and (ctl["n_cells"] == 0).all()
+    pca = models[models["family"] == "pca"]["value"].mean()
+    assert pca > ctl.loc[ctl["family"] == "pca", "value"].mean(), "trained PCA beats its random projection"
     assert models["value"].between(0, 1).all()
     majority = knn.loc[knn["family"] == "baseline:majority_class", "value"].item()
     assert (models["value"] > majority).all(), "every pretrained model must beat the majority class"
     full = models[models["fraction"] == 1.0]
     assert full.groupby(["family", "replicate"])["value"].nunique().eq(1).all(), "100 % subsets are shared"
     assert {"spec_hash", "corpus_fingerprint", "subset_seed", "train_seed", "eval_seed"} <= set(r.columns)
+    pre = r[r["task"] == "pretraining"]
+    fit = pre[pre["strategy"] != "control"].pivot_table(index="model_key", columns="metric", values="value")
+    assert (fit["flops"] > 0).all() and (fit["n_params"] > 0).all() and (fit["peak_rss_mb"] > 0).all()
+    ctl_fit = pre[pre["strategy"] == "control"].pivot_table(index="model_key", columns="metric", values="value")
+    assert (ctl_fit["flops"] == 0).all() and (ctl_fit["steps"] == 0).all()
     comp = r[(r["task"] == "composition") & (r["metric"] == "type_entropy") & (r["fraction"] == 0.05)]
     by = comp.groupby("strategy")["value"].mean()
     assert by["celltype_reweighted"] > by["geometric_sketch"] > by["random"], by
@@ -46,7 +55,7 @@ def test_end_to_end_tiny_study(finished):
 def test_rerun_does_nothing_and_subsets_are_bit_identical(finished, tiny_atlas, tmp_path):
     spec, _ = finished
     again = run_study(spec, progress=False, log=lambda s: None)
-    assert again.computed == [] and again.skipped == 72
+    assert again.computed == [] and again.skipped == 80
     assert all(done == total for total, done in plan_summary(spec).values())
     # a fresh output folder from the same spec gives the same subsets, bit for bit
     other = load_spec(tiny_spec(tiny_atlas, tmp_path / "o", mae_steps=1, fractions=(0.05,), replicates=1))

@@ -81,7 +81,8 @@ def read_vocabulary(path: str | os.PathLike) -> pd.DataFrame:
     return df[["gene_symbol", "gene_id"]].fillna("")
 
 
-def check_counts(X: sp.spmatrix | np.ndarray, path: Path, *, rows: tuple[int, int]) -> None:
+def check_counts(X: sp.spmatrix | np.ndarray, path: Path, *, rows: tuple[int, int],
+                 allow_fractional: bool = False) -> None:
     """Refuse negative or non-integer values: a corpus holds raw counts."""
     data = X.data if sp.issparse(X) else np.asarray(X).ravel()
     if data.size == 0:
@@ -92,7 +93,7 @@ def check_counts(X: sp.spmatrix | np.ndarray, path: Path, *, rows: tuple[int, in
         raise IngestError(f"{path}: count matrix holds negative values (min {data.min():g}, rows {rows[0]}-{rows[1]}); "
                           "raw counts were expected, not scaled or log-normalised data")
     frac = data != np.round(data)
-    if frac.any():
+    if frac.any() and not allow_fractional:
         raise IngestError(f"{path}: count matrix holds non-integer values (e.g. {data[frac][0]:g}, "
                           f"{int(frac.sum())} such values in rows {rows[0]}-{rows[1]}); raw UMI counts were "
                           "expected. Use the raw-count layer (layer=...) or round the data before ingesting")

@@ -39,6 +39,9 @@ def load_eval_dataset(path: str | Path, vocab: pd.DataFrame, *, name: str, label
                       max_cells: int | None = None, seed: int = 0) -> EvalDataset:
     """Read ``path``, keep cells with a label, map genes onto ``vocab``.
 
+    Counts must be non-negative; fractional counts are kept (log-normalising families accept them,
+    count models such as scVI refuse them naming the dataset unless asked to round).
+
     ``max_cells`` caps the dataset by a seeded, label-stratified subsample.
     """
     import anndata as ad
@@ -63,7 +66,7 @@ def load_eval_dataset(path: str | Path, vocab: pd.DataFrame, *, name: str, label
         raise DatasetError(f"{path}: only {len(idx)} cells have a {label_key!r} label; need at least 4")
     X = sp.csr_matrix(adata.X[idx] if not sp.issparse(adata.X) else adata.X[idx])
     try:
-        check_counts(X, path, rows=(0, X.shape[0]))
+        check_counts(X, path, rows=(0, X.shape[0]), allow_fractional=True)
     except IngestError as exc:
         raise DatasetError(str(exc)) from exc
     genes = adata.var_names if gene_key is None else pd.Index(adata.var[gene_key].astype(str))

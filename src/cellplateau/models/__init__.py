@@ -1,9 +1,12 @@
 """Pretraining stage: model families behind one interface, and their explicit registry."""
 
 from cellplateau.models.base import Family, ModelFamily, TrainingData, load_model
+from cellplateau.models.geneformer import FAMILY as _geneformer
 from cellplateau.models.mae import FAMILY as _mae
 from cellplateau.models.pca import FAMILY as _pca
+from cellplateau.models.scimilarity import FAMILY as _scimilarity
+from cellplateau.models.scvi import FAMILY as _scvi
 
-FAMILIES: dict[str, Family] = {f.name: f for f in (_pca, _mae)}
+FAMILIES: dict[str, Family] = {f.name: f for f in (_pca, _scvi, _mae, _geneformer, _scimilarity)}
 
 __all__ = ["FAMILIES", "Family", "ModelFamily", "TrainingData", "load_model"]

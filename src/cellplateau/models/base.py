@@ -6,6 +6,7 @@ import abc
 import importlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -41,6 +42,10 @@ class FitInfo:
     data_wait_s: float = 0.0
     budget: dict = field(default_factory=dict)
     device: str = "cpu"
+    flops: float = float("nan")          # analytical estimate of training FLOPs
+    peak_rss_mb: float = float("nan")    # peak resident memory of the training process
+    peak_gpu_mb: float = float("nan")    # peak CUDA memory allocated during training
+    control: bool = False                # an untrained (random-initialisation) control
 
 
 class ModelFamily(abc.ABC):
@@ -60,7 +65,23 @@ class ModelFamily(abc.ABC):
     def fit(self, data: TrainingData, *, seed: int, device: str = "cpu") -> FitInfo: ...
 
     @abc.abstractmethod
-    def embed(self, counts: sp.spmatrix, *, batch_size: int = 4096) -> np.ndarray: ...
+    def embed(self, counts: sp.spmatrix, *, batch_size: int = 4096, source: str = "counts") -> np.ndarray:
+        """Embed raw counts (cells x vocabulary genes); ``source`` names the data in error messages."""
+
+    @abc.abstractmethod
+    def init_untrained(self, n_genes: int, *, seed: int) -> None:
+        """Random initialisation without any data: the "fraction 0" control."""
+
+    def untrained_control(self, n_genes: int, *, seed: int) -> FitInfo:
+        """Initialise as the untrained control and record it."""
+        self.init_untrained(n_genes, seed=seed)
+        self.fit_info = FitInfo(n_params=self.n_params(), budget={"policy": "untrained"}, control=True,
+                                flops=0.0)
+        return self.fit_info
+
+    def n_params(self) -> int:
+        net = getattr(self, "net", None) or getattr(self, "module", None)
+        return int(sum(p.numel() for p in net.parameters())) if net is not None else 0
 
     @abc.abstractmethod
     def _save_weights(self, folder: Path) -> None: ...
@@ -85,11 +106,18 @@ class ModelFamily(abc.ABC):
 
 @dataclass(frozen=True)
 class Family:
-    """A registered family: its config model and its implementation class."""
+    """A registered family: its config model, its implementation class, and an optional plan-time
+    check of the corpus (``check(config, store)`` raises ``ValueError`` with a clear message)."""
 
     name: str
     config: type[BaseModel]
     model: type[ModelFamily]
+    check: Callable[[BaseModel, CorpusStore], None] | None = None
+
+
+def model_size(config: BaseModel) -> str:
+    """The size label of a family config: its preset name, or ``custom``."""
+    return getattr(config, "size", None) or "custom"
 
 
 def load_model(path: str | os.PathLike) -> ModelFamily:

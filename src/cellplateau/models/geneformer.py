@@ -17,9 +17,10 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cellplateau.models._budget import Budget, planned_steps
-from cellplateau.models._loader import BatchStream
+from cellplateau.models._budget import Budget
+from cellplateau.models._compute import transformer_training_flops
 from cellplateau.models._rank_tokens import MASK, N_SPECIAL, PAD, nonzero_medians, rank_value_tokens
+from cellplateau.models._train import train
 from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData
 
 SIZES = {  # hidden, layers, heads, intermediate, context
@@ -70,12 +71,13 @@ class GeneformerModel(ModelFamily):
                          max_position_embeddings=c.context_length, pad_token_id=PAD, type_vocab_size=1)
         self.net = BertForMaskedLM(cfg)
 
-    def init_untrained(self, n_genes: int, *, seed: int, medians: np.ndarray | None = None) -> None:
+    def init_untrained(self, n_genes: int, *, seed: int) -> None:
+        """Random weights; genes ranked by normalised expression alone (medians of 1: no data seen)."""
         import torch
 
         torch.manual_seed(seed)
         self._build(n_genes)
-        self.medians = np.ones(n_genes) if medians is None else medians
+        self.medians = np.ones(n_genes)
         self.net.eval()
 
     def _mask(self, tokens, gen):
@@ -97,12 +99,13 @@ class GeneformerModel(ModelFamily):
         inp, labels, att = self._mask(tokens, gen)
         return self.net(input_ids=inp.to(device), attention_mask=att.to(device), labels=labels.to(device)).loss
 
-    def _val_loss(self, data: TrainingData, seed: int, device: str) -> float:
+    def _val_loss(self, data: TrainingData, seed: int) -> float:
         import torch
 
         if len(data.val) == 0:
             return float("nan")
         gen = torch.Generator().manual_seed(seed + 1)
+        device = next(self.net.parameters()).device
         self.net.eval()
         total, n = 0.0, 0
         with torch.no_grad():
@@ -110,58 +113,41 @@ class GeneformerModel(ModelFamily):
                 tokens = torch.from_numpy(rank_value_tokens(counts, self.medians, self.config.context_length))
                 total += float(self._loss(tokens, gen, device)) * len(tokens)
                 n += len(tokens)
-        self.net.train()
         return total / max(n, 1)
 
     def fit(self, data: TrainingData, *, seed: int, device: str = "cpu") -> FitInfo:
         import torch
 
-        t0 = time.perf_counter()
         c = self.config
         rng = np.random.default_rng(seed)
         sample = np.sort(rng.choice(data.train, size=min(c.median_sample, len(data.train)), replace=False))
         self.medians = nonzero_medians((chunk for _, chunk in data.store.iter_rows(sample)), data.store.n_genes)
         torch.manual_seed(seed)
         self._build(data.store.n_genes)
-        self.net.to(device).train()
-        opt = torch.optim.AdamW(self.net.parameters(), lr=c.lr, weight_decay=0.01)
-        total_steps = planned_steps(c.budget, n_train=len(data.train), batch_size=c.batch_size)
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=c.lr, total_steps=total_steps, pct_start=0.1)
         gen = torch.Generator().manual_seed(seed)
-        best, bad, step, loss_ema, best_state, tok_s = float("inf"), 0, 0, float("nan"), None, 0.0
-        with BatchStream(data.store, data.train, batch_size=c.batch_size, rng=rng) as stream:
-            for step in range(1, total_steps + 1):
-                _, counts = next(stream)
-                t = time.perf_counter()
-                tokens = torch.from_numpy(rank_value_tokens(counts, self.medians, c.context_length))
-                tok_s += time.perf_counter() - t
-                loss = self._loss(tokens, gen, device)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.net.parameters(), 1.0)
-                opt.step()
-                sched.step()
-                lv = float(loss.detach())
-                loss_ema = lv if np.isnan(loss_ema) else 0.95 * loss_ema + 0.05 * lv
-                if c.budget.policy == "early_stopping" and step % c.budget.eval_every == 0:
-                    v = self._val_loss(data, seed, device)
-                    if v < best - 1e-6:
-                        best, bad = v, 0
-                        best_state = {k: t.detach().clone() for k, t in self.net.state_dict().items()}
-                    else:
-                        bad += 1
-                        if bad >= c.budget.patience:
-                            break
-            wait, epochs = stream.wait_s, stream.epochs
-        if best_state is not None:
-            self.net.load_state_dict(best_state)
-        self.net.to("cpu").eval()
-        self.fit_info = FitInfo(
-            steps=step, epochs=epochs, cells_seen=step * c.batch_size, train_loss=loss_ema,
-            val_loss=self._val_loss(data, seed, "cpu"), n_params=sum(p.numel() for p in self.net.parameters()),
-            wall_time_s=time.perf_counter() - t0, data_wait_s=wait + tok_s,
-            budget={**c.budget.model_dump(), "planned_steps": total_steps, "steps_taken": step}, device=device)
-        return self.fit_info
+        seen = {"tokens": 0, "tokenise_s": 0.0}
+
+        def loss_fn(rows, counts):
+            t = time.perf_counter()
+            tokens = torch.from_numpy(rank_value_tokens(counts, self.medians, c.context_length))
+            seen["tokenise_s"] += time.perf_counter() - t
+            seen["tokens"] += int((tokens != PAD).sum())
+            return self._loss(tokens, gen, device)
+
+        def one_cycle(opt, total):
+            return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=c.lr, total_steps=max(total, 2), pct_start=0.1)
+
+        opt = torch.optim.AdamW(self.net.parameters(), lr=c.lr, weight_decay=0.01)
+        info = train(self.net, data, seed=seed, device=device, batch_size=c.batch_size, budget=c.budget,
+                     optimizer=opt, loss_fn=loss_fn, val_fn=lambda: self._val_loss(data, seed),
+                     scheduler_fn=one_cycle, clip_norm=1.0)
+        n_embed = sum(p.numel() for n, p in self.net.named_parameters() if "embeddings" in n)
+        info.flops = transformer_training_flops(info.n_params - n_embed, seen["tokens"], layers=c.layers,
+                                                context=c.context_length, hidden=c.hidden)
+        info.budget["tokens_seen"] = seen["tokens"]
+        info.budget["tokenise_s"] = seen["tokenise_s"]
+        self.fit_info = info
+        return info
 
     def embed(self, counts: sp.spmatrix, *, batch_size: int = 256, source: str = "counts") -> np.ndarray:
         import torch

@@ -1,27 +1,30 @@
 """Masked autoencoder family (the reference study's SSL model).
 
 Input: log1p(CP10k) of every vocabulary gene. An MLP encoder maps the masked input to the
-embedding, an MLP decoder reconstructs the genes; 50 % of genes are masked at random per cell and
-the loss is the mean squared error on the masked genes only. The embedding is the encoder output
-on the unmasked input. Sizes and the training budget come from the spec; the defaults are scaled
-down for CPU (the reference is 512-512-256-256-64).
+embedding, an MLP decoder reconstructs the genes; ``mask_ratio`` (50 %) of genes are masked per cell
+and the loss is the mean squared error on the masked genes only. Two masking schemes: ``random``
+(independent genes) and ``gene_program`` (whole co-expressed gene modules, computed from the
+training subset, are masked together). The embedding is the encoder output on the unmasked input.
+Size presets: ``xs``..``m`` for CPU, ``l`` = the reference MLP 512-512-256-256-64.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cellplateau.corpus.features import log1p_cp10k
-from cellplateau.models._budget import Budget, planned_steps
+from cellplateau.models._budget import Budget
+from cellplateau.models._compute import dense_training_flops
 from cellplateau.models._layers import mlp
-from cellplateau.models._loader import BatchStream
+from cellplateau.models._train import train
 from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData
+
+SIZES = {"xs": ([128], 16), "s": ([256, 128], 32), "m": ([512, 256], 64), "l": ([512, 512, 256, 256], 64)}
 
 
 class MAEConfig(BaseModel):
@@ -29,14 +32,35 @@ class MAEConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: Literal["mae"] = "mae"
+    size: Literal["xs", "s", "m", "l"] | None = Field(None, description="preset; explicit fields override it")
     hidden: list[int] = Field([256, 128], min_length=1, description="encoder hidden widths")
     latent: int = Field(32, ge=2, description="embedding dimensions")
     mask_ratio: float = Field(0.5, gt=0, lt=1, description="share of genes masked per cell")
+    masking: Literal["random", "gene_program"] = Field("random", description="random genes or whole gene programs")
+    n_programs: int = Field(50, ge=2, description="gene programs (gene_program masking)")
     dropout: float = Field(0.0, ge=0, lt=1)
     lr: float = Field(1e-3, gt=0, description="AdamW learning rate")
     weight_decay: float = Field(1e-4, ge=0)
     batch_size: int = Field(256, ge=2)
     budget: Budget = Budget()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data):
+        if isinstance(data, dict) and data.get("size"):
+            hidden, latent = SIZES[data["size"]]
+            data = {"hidden": hidden, "latent": latent, **data}
+        return data
+
+
+def gene_programs(X: np.ndarray, n_programs: int, *, seed: int) -> np.ndarray:
+    """Assign each gene to one of ``n_programs`` co-expression modules: k-means on the genes'
+    standardised expression profiles across cells (``X`` cells x genes, log-normalised)."""
+    from sklearn.cluster import KMeans
+
+    Z = (X - X.mean(0)) / (X.std(0) + 1e-6)
+    k = min(n_programs, X.shape[1])
+    return KMeans(k, n_init=3, random_state=seed).fit_predict(Z.T.astype(np.float64)).astype(np.int64)
 
 
 class MAEModel(ModelFamily):
@@ -48,88 +72,72 @@ class MAEModel(ModelFamily):
 
         c = self.config
         self.n_genes = n_genes
-        self.encoder = mlp([n_genes, *c.hidden, c.latent], c.dropout, last_plain=True)
-        self.decoder = mlp([c.latent, *reversed(c.hidden), n_genes], c.dropout, last_plain=True)
+        self.encoder = mlp([n_genes, *c.hidden, c.latent], c.dropout)
+        self.decoder = mlp([c.latent, *reversed(c.hidden), n_genes], c.dropout)
         self.net = nn.ModuleDict({"encoder": self.encoder, "decoder": self.decoder})
+        self.programs = np.zeros(n_genes, dtype=np.int64)
 
     def init_untrained(self, n_genes: int, *, seed: int) -> None:
-        """Random initialisation only (the untrained control)."""
         import torch
 
         torch.manual_seed(seed)
         self._build(n_genes)
+        self.net.eval()
 
-    def _masked_loss(self, x, gen):
+    def _mask(self, x, gen):
         import torch
 
-        mask = torch.rand(x.shape, generator=gen, device=x.device) < self.config.mask_ratio
-        recon = self.decoder(self.encoder(x.masked_fill(mask, 0.0)))
-        return ((recon - x) ** 2 * mask).sum() / mask.sum().clamp(min=1)
+        if self.config.masking == "random":
+            return torch.rand(x.shape, generator=gen) < self.config.mask_ratio
+        # gene programs: mask whole modules until about mask_ratio of genes are covered
+        n_prog = int(self.programs.max()) + 1
+        chosen = torch.rand((x.shape[0], n_prog), generator=gen) < self.config.mask_ratio
+        return chosen[:, torch.from_numpy(self.programs)]
 
-    def _val_loss(self, data: TrainingData, seed: int, device: str) -> float:
+    def _masked_loss(self, x, gen):
+        mask = self._mask(x, gen).to(x.device)
+        recon = self.decoder(self.encoder(x.masked_fill(mask, 0.0)))
+        return ((recon.float() - x) ** 2 * mask).sum() / mask.sum().clamp(min=1)
+
+    def _val_loss(self, data: TrainingData, seed: int) -> float:
         import torch
 
         if len(data.val) == 0:
             return float("nan")
-        gen = torch.Generator(device=device).manual_seed(seed + 1)
+        gen = torch.Generator().manual_seed(seed + 1)
+        device = next(self.net.parameters()).device
         self.net.eval()
         total, n = 0.0, 0
         with torch.no_grad():
-            for _, counts in data.store.iter_rows(data.val, chunk_size=2048):
+            for _, counts in data.store.iter_rows(data.val[:8192], chunk_size=2048):
                 x = torch.from_numpy(log1p_cp10k(counts, dense=True)).to(device)
                 total += float(self._masked_loss(x, gen)) * len(x)
                 n += len(x)
-        self.net.train()
         return total / n
 
     def fit(self, data: TrainingData, *, seed: int, device: str = "cpu") -> FitInfo:
         import torch
 
-        t0 = time.perf_counter()
         c = self.config
-        if len(data.train) < 2:
-            raise ValueError(f"mae needs at least 2 training cells, the subset has {len(data.train)}")
         torch.manual_seed(seed)
         self._build(data.store.n_genes)
-        self.net.to(device).train()
+        if c.masking == "gene_program":
+            rng = np.random.default_rng(seed)
+            sample = np.sort(rng.choice(data.train, size=min(5000, len(data.train)), replace=False))
+            self.programs = gene_programs(log1p_cp10k(data.store.read_rows(sample), dense=True), c.n_programs,
+                                          seed=seed)
+        gen = torch.Generator().manual_seed(seed)
+
+        def loss_fn(rows, counts):
+            return self._masked_loss(torch.from_numpy(log1p_cp10k(counts, dense=True)).to(device), gen)
+
         opt = torch.optim.AdamW(self.net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
-        gen = torch.Generator(device=device).manual_seed(seed)
-        total_steps = planned_steps(c.budget, n_train=len(data.train), batch_size=c.batch_size)
-        best, bad, step, loss_ema = float("inf"), 0, 0, float("nan")
-        best_state = None
-        stream = BatchStream(data.store, data.train, batch_size=c.batch_size, rng=np.random.default_rng(seed))
-        with stream:
-            for step in range(1, total_steps + 1):
-                _, counts = next(stream)
-                x = torch.from_numpy(log1p_cp10k(counts, dense=True)).to(device)
-                loss = self._masked_loss(x, gen)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                lv = float(loss.detach())
-                loss_ema = lv if np.isnan(loss_ema) else 0.95 * loss_ema + 0.05 * lv
-                if c.budget.policy == "early_stopping" and step % c.budget.eval_every == 0:
-                    v = self._val_loss(data, seed, device)
-                    if v < best - 1e-6:
-                        best, bad = v, 0
-                        best_state = {k: t.detach().clone() for k, t in self.net.state_dict().items()}
-                    else:
-                        bad += 1
-                        if bad >= c.budget.patience:
-                            break
-            wait, epochs = stream.wait_s, stream.epochs
-        if best_state is not None:
-            self.net.load_state_dict(best_state)
-        self.net.to("cpu").eval()
-        self.fit_info = FitInfo(
-            steps=step, epochs=epochs, cells_seen=step * c.batch_size, train_loss=loss_ema,
-            val_loss=self._val_loss(data, seed, "cpu"), n_params=sum(p.numel() for p in self.net.parameters()),
-            wall_time_s=time.perf_counter() - t0, data_wait_s=wait,
-            budget={**c.budget.model_dump(), "planned_steps": total_steps, "steps_taken": step}, device=device,
-        )
+        self.fit_info = train(self.net, data, seed=seed, device=device, batch_size=c.batch_size, budget=c.budget,
+                              optimizer=opt, loss_fn=loss_fn, val_fn=lambda: self._val_loss(data, seed))
+        self.fit_info.flops = dense_training_flops(self.fit_info.n_params, self.fit_info.cells_seen)
         return self.fit_info
 
-    def embed(self, counts: sp.spmatrix, *, batch_size: int = 4096) -> np.ndarray:
+    def embed(self, counts: sp.spmatrix, *, batch_size: int = 4096, source: str = "counts") -> np.ndarray:
         import torch
 
         counts = sp.csr_matrix(counts)
@@ -144,7 +152,8 @@ class MAEModel(ModelFamily):
     def _save_weights(self, folder: Path) -> None:
         import torch
 
-        torch.save({"n_genes": self.n_genes, "state_dict": self.net.state_dict()}, folder / "weights.pt")
+        torch.save({"n_genes": self.n_genes, "state_dict": self.net.state_dict(),
+                    "programs": torch.from_numpy(self.programs)}, folder / "weights.pt")
 
     def _load_weights(self, folder: Path) -> None:
         import torch
@@ -152,6 +161,7 @@ class MAEModel(ModelFamily):
         ckpt = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
         self._build(int(ckpt["n_genes"]))
         self.net.load_state_dict(ckpt["state_dict"])
+        self.programs = ckpt["programs"].numpy()
         self.net.eval()
 
 

@@ -13,10 +13,13 @@ from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cellplateau.corpus.features import gram_pca, log1p_cp10k, select_hvg
+from cellplateau.models._compute import pca_flops, peak_rss_mb
 from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData
+
+SIZES = {"xs": 10, "s": 25, "m": 50, "l": 100}   # components; the reference is 50
 
 
 class PCAConfig(BaseModel):
@@ -24,9 +27,17 @@ class PCAConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: Literal["pca"] = "pca"
+    size: Literal["xs", "s", "m", "l"] | None = Field(None, description="preset; explicit fields override it")
     n_components: int = Field(50, ge=1, description="embedding dimensions")
     n_hvg: int = Field(2000, ge=2, description="highly variable genes fitted on")
     hvg_sample: int = Field(50_000, ge=100, description="training cells sampled to choose the HVGs")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data):
+        if isinstance(data, dict) and data.get("size"):
+            data = {"n_components": SIZES[data["size"]], **data}
+        return data
 
 
 class PCAModel(ModelFamily):
@@ -48,12 +59,25 @@ class PCAModel(ModelFamily):
             recon = (Xv @ self.components.T) @ self.components
             val_err = float(np.mean((Xv - recon) ** 2))
         self.fit_info = FitInfo(steps=1, epochs=1.0, cells_seen=len(train), val_loss=val_err,
-                                n_params=int(self.components.size + self.mean.size),
-                                wall_time_s=time.perf_counter() - t0, budget={"policy": "closed_form"},
-                                device="cpu")
+                                n_params=self.n_params(), wall_time_s=time.perf_counter() - t0,
+                                budget={"policy": "closed_form"}, device="cpu", peak_rss_mb=peak_rss_mb(),
+                                flops=pca_flops(len(train), len(self.genes)))
         return self.fit_info
 
-    def embed(self, counts: sp.spmatrix, *, batch_size: int = 4096) -> np.ndarray:
+    def init_untrained(self, n_genes: int, *, seed: int) -> None:
+        """A random orthonormal projection of all log-normalised genes (no data seen, no centring)."""
+        rng = np.random.default_rng(seed)
+        k = min(self.config.n_components, n_genes)
+        q, _ = np.linalg.qr(rng.normal(size=(n_genes, k)))
+        self.genes = np.arange(n_genes)
+        self.mean = np.zeros(n_genes, dtype=np.float32)
+        self.components = q.T.astype(np.float32)
+        self.explained_variance = np.full(k, np.nan)
+
+    def n_params(self) -> int:
+        return int(self.components.size + self.mean.size)
+
+    def embed(self, counts: sp.spmatrix, *, batch_size: int = 4096, source: str = "counts") -> np.ndarray:
         counts = sp.csr_matrix(counts)
         out = np.empty((counts.shape[0], self.components.shape[0]), dtype=np.float32)
         for s in range(0, counts.shape[0], batch_size):

@@ -10,7 +10,6 @@ It needs labels: a corpus without the label column fails at plan time.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Literal
 
@@ -20,9 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cellplateau.corpus.features import log1p_cp10k
 from cellplateau.corpus.store import CorpusStore
-from cellplateau.models._budget import Budget, planned_steps
+from cellplateau.models._budget import Budget
+from cellplateau.models._compute import dense_training_flops
 from cellplateau.models._layers import mlp
-from cellplateau.models._loader import BatchStream
+from cellplateau.models._train import train
 from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData
 
 SIZES = {"xs": ([128, 128], 32), "s": ([256, 256], 64), "m": ([512, 512, 512], 128), "l": ([1024] * 3, 128)}
@@ -132,7 +132,6 @@ class SCimilarityModel(ModelFamily):
     def fit(self, data: TrainingData, *, seed: int, device: str = "cpu") -> FitInfo:
         import torch
 
-        t0 = time.perf_counter()
         c = self.config
         check_labels(data.store, c.label_key)
         obs = data.store.obs
@@ -141,36 +140,31 @@ class SCimilarityModel(ModelFamily):
         groups_all = obs["dataset"].astype(str).to_numpy() if "dataset" in obs.columns else np.zeros(len(obs), str)
         torch.manual_seed(seed)
         self._build(data.store.n_genes)
-        self.net.to(device).train()
-        opt = torch.optim.AdamW(self.net.parameters(), lr=c.lr, weight_decay=1e-4)
-        total_steps = planned_steps(c.budget, n_train=len(data.train), batch_size=c.batch_size)
-        step, loss_ema, n_trip = 0, float("nan"), 0
-        with BatchStream(data.store, data.train, batch_size=c.batch_size, rng=np.random.default_rng(seed)) as stream:
-            for step in range(1, total_steps + 1):
-                rows, counts = next(stream)
-                x = torch.from_numpy(log1p_cp10k(counts, dense=True)).to(device)
-                loss, _, k = self._loss(x, labels_all[rows], groups_all[rows])
-                n_trip += k
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                lv = float(loss.detach())
-                loss_ema = lv if np.isnan(loss_ema) else 0.95 * loss_ema + 0.05 * lv
-            wait, epochs = stream.wait_s, stream.epochs
-        self.net.to("cpu").eval()
-        val = float("nan")
-        if len(data.val):
+        n_trip = {"triplets": 0}
+
+        def loss_fn(rows, counts):
+            x = torch.from_numpy(log1p_cp10k(counts, dense=True)).to(device)
+            loss, _, k = self._loss(x, labels_all[rows], groups_all[rows])
+            n_trip["triplets"] += k
+            return loss
+
+        def val_fn():
+            if len(data.val) == 0:
+                return float("nan")
+            self.net.eval()
+            rows = data.val[:4096]
+            dev = next(self.net.parameters()).device
             with torch.no_grad():
-                rows = data.val[:4096]
-                x = torch.from_numpy(log1p_cp10k(data.store.read_rows(rows), dense=True))
-                val = float(self._loss(x, labels_all[rows], groups_all[rows])[0])
-        self.fit_info = FitInfo(
-            steps=step, epochs=epochs, cells_seen=step * c.batch_size, train_loss=loss_ema, val_loss=val,
-            n_params=sum(p.numel() for p in self.net.parameters()), wall_time_s=time.perf_counter() - t0,
-            data_wait_s=wait, device=device,
-            budget={**c.budget.model_dump(), "planned_steps": total_steps, "steps_taken": step,
-                    "triplets_per_step": n_trip / max(step, 1)})
-        return self.fit_info
+                x = torch.from_numpy(log1p_cp10k(data.store.read_rows(rows), dense=True)).to(dev)
+                return float(self._loss(x, labels_all[rows], groups_all[rows])[0])
+
+        opt = torch.optim.AdamW(self.net.parameters(), lr=c.lr, weight_decay=1e-4)
+        info = train(self.net, data, seed=seed, device=device, batch_size=c.batch_size, budget=c.budget,
+                     optimizer=opt, loss_fn=loss_fn, val_fn=val_fn)
+        info.flops = dense_training_flops(info.n_params, info.cells_seen)
+        info.budget["triplets_per_step"] = n_trip["triplets"] / max(info.steps, 1)
+        self.fit_info = info
+        return info
 
     def embed(self, counts: sp.spmatrix, *, batch_size: int = 4096, source: str = "counts") -> np.ndarray:
         import torch
@@ -198,4 +192,8 @@ class SCimilarityModel(ModelFamily):
         self.net.eval()
 
 
-FAMILY = Family("scimilarity", SCimilarityConfig, SCimilarityModel)
+def _plan_check(config: SCimilarityConfig, store: CorpusStore) -> None:
+    check_labels(store, config.label_key)
+
+
+FAMILY = Family("scimilarity", SCimilarityConfig, SCimilarityModel, check=_plan_check)

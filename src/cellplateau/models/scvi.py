@@ -9,16 +9,16 @@ warm-up. Embedding = posterior mean of ``q(z | x)``.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cellplateau.models._budget import Budget, planned_steps
-from cellplateau.models._loader import BatchStream
+from cellplateau.models._budget import Budget
+from cellplateau.models._compute import dense_training_flops
+from cellplateau.models._train import train
 from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData
 
 SIZES = {"xs": (64, 1, 10), "s": (128, 1, 10), "m": (256, 2, 16), "l": (512, 2, 32)}
@@ -29,6 +29,7 @@ class SCVIConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: Literal["scvi"] = "scvi"
+    size: Literal["xs", "s", "m", "l"] | None = Field(None, description="preset; explicit fields override it")
     n_hidden: int = Field(128, ge=2, description="hidden width (reference 128)")
     n_layers: int = Field(1, ge=1, description="hidden layers (reference 1)")
     n_latent: int = Field(10, ge=2, description="latent dimensions = embedding size (reference 10)")
@@ -39,6 +40,13 @@ class SCVIConfig(BaseModel):
     kl_warmup_steps: int = Field(400, ge=0, description="steps over which the KL weight rises to 1")
     round_counts: bool = Field(False, description="round non-integer input counts instead of refusing them")
     budget: Budget = Budget(policy="fixed_steps", steps=400)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _preset(cls, data):
+        if isinstance(data, dict) and data.get("size"):
+            data = {**dict(zip(("n_hidden", "n_layers", "n_latent"), SIZES[data["size"]])), **data}
+        return data
 
 
 class SCVIModel(ModelFamily):
@@ -72,65 +80,44 @@ class SCVIModel(ModelFamily):
         _, _, losses = self.module(self._tensors(x), loss_kwargs={"kl_weight": kl_weight})
         return losses.loss
 
-    def _val_loss(self, data: TrainingData, device: str) -> float:
+    def _val_loss(self, data: TrainingData) -> float:
         import torch
 
         if len(data.val) == 0:
             return float("nan")
+        device = next(self.module.parameters()).device
         self.module.eval()
         total, n = 0.0, 0
         with torch.no_grad():
-            for _, counts in data.store.iter_rows(data.val, chunk_size=2048):
+            for _, counts in data.store.iter_rows(data.val[:8192], chunk_size=2048):
                 x = _dense_nonempty(counts)
                 if len(x):
-                    xt = torch.from_numpy(x).to(device)
-                    total += float(self._loss(xt, 1.0)) * len(x)
+                    total += float(self._loss(torch.from_numpy(x).to(device), 1.0)) * len(x)
                     n += len(x)
-        self.module.train()
         return total / max(n, 1)
 
     def fit(self, data: TrainingData, *, seed: int, device: str = "cpu") -> FitInfo:
         import torch
 
-        t0 = time.perf_counter()
         c = self.config
         torch.manual_seed(seed)
         self._build(data.store.n_genes)
-        self.module.to(device).train()
+        state = {"step": 0}
+
+        def loss_fn(rows, counts):
+            x = _dense_nonempty(counts)
+            if len(x) < 2:
+                return None
+            state["step"] += 1
+            kl_weight = min(1.0, state["step"] / c.kl_warmup_steps) if c.kl_warmup_steps else 1.0
+            return self._loss(torch.from_numpy(x).to(device), kl_weight)
+
+        # scVI's own optimiser settings (scvi-tools TrainingPlan defaults); fp32 (NB likelihood)
         opt = torch.optim.Adam(self.module.parameters(), lr=c.lr, eps=0.01, weight_decay=1e-6)
-        total_steps = planned_steps(c.budget, n_train=len(data.train), batch_size=c.batch_size)
-        best, bad, step, loss_ema, best_state = float("inf"), 0, 0, float("nan"), None
-        with BatchStream(data.store, data.train, batch_size=c.batch_size, rng=np.random.default_rng(seed)) as stream:
-            for step in range(1, total_steps + 1):
-                _, counts = next(stream)
-                x = _dense_nonempty(counts)
-                if len(x) < 2:
-                    continue
-                kl_weight = min(1.0, step / c.kl_warmup_steps) if c.kl_warmup_steps else 1.0
-                loss = self._loss(torch.from_numpy(x).to(device), kl_weight)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                lv = float(loss.detach())
-                loss_ema = lv if np.isnan(loss_ema) else 0.95 * loss_ema + 0.05 * lv
-                if c.budget.policy == "early_stopping" and step % c.budget.eval_every == 0:
-                    v = self._val_loss(data, device)
-                    if v < best - 1e-6:
-                        best, bad = v, 0
-                        best_state = {k: t.detach().clone() for k, t in self.module.state_dict().items()}
-                    else:
-                        bad += 1
-                        if bad >= c.budget.patience:
-                            break
-            wait, epochs = stream.wait_s, stream.epochs
-        if best_state is not None:
-            self.module.load_state_dict(best_state)
-        self.module.to("cpu").eval()
-        self.fit_info = FitInfo(
-            steps=step, epochs=epochs, cells_seen=step * c.batch_size, train_loss=loss_ema,
-            val_loss=self._val_loss(data, "cpu"), n_params=sum(p.numel() for p in self.module.parameters()),
-            wall_time_s=time.perf_counter() - t0, data_wait_s=wait,
-            budget={**c.budget.model_dump(), "planned_steps": total_steps, "steps_taken": step}, device=device)
+        self.fit_info = train(self.module, data, seed=seed, device=device, batch_size=c.batch_size,
+                              budget=c.budget, optimizer=opt, loss_fn=loss_fn, val_fn=lambda: self._val_loss(data),
+                              amp=False)
+        self.fit_info.flops = dense_training_flops(self.fit_info.n_params, self.fit_info.cells_seen)
         return self.fit_info
 
     def embed(self, counts: sp.spmatrix, *, batch_size: int = 4096, source: str = "counts") -> np.ndarray:

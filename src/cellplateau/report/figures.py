@@ -23,16 +23,19 @@ def _color(strategy: str, i: int) -> str:
     return STRATEGY_COLORS.get(strategy, f"C{i + 3}")
 
 
-def scaling_curves(curves: pd.DataFrame, baselines: pd.DataFrame, *, task: str, dataset: str):
-    """Score vs fraction per strategy (mean +- SE over seeds), one panel per family, log x axis."""
+def scaling_curves(curves: pd.DataFrame, baselines: pd.DataFrame, *, task: str, dataset: str,
+                   controls: pd.DataFrame | None = None):
+    """Score vs fraction per strategy (mean +- SE over seeds), one panel per model, log x axis.
+
+    Baselines and each model's untrained control are horizontal lines."""
     plt = _plt()
     c = curves[(curves["task"] == task) & (curves["dataset"] == dataset)]
-    families = sorted(c["family"].unique())
+    families = sorted(c["model"].unique())
     fig, axes = plt.subplots(1, max(len(families), 1), figsize=(4.6 * max(len(families), 1), 3.6), squeeze=False,
                              sharey=True)
     b = baselines[(baselines["task"] == task) & (baselines["dataset"] == dataset)]
     for ax, fam in zip(axes[0], families):
-        for i, (strategy, g) in enumerate(c[c["family"] == fam].groupby("strategy")):
+        for i, (strategy, g) in enumerate(c[c["model"] == fam].groupby("strategy")):
             g = g.sort_values("fraction")
             col = _color(strategy, i)
             ax.plot(g["fraction"], g["mean"], marker="o", color=col, label=strategy)
@@ -41,6 +44,10 @@ def scaling_curves(curves: pd.DataFrame, baselines: pd.DataFrame, *, task: str, 
         for row in b.itertuples():
             colr, ls = BASELINE_STYLES.get(row.family, ("#777777", "--"))
             ax.axhline(row.value, color=colr, ls=ls, lw=1, label=row.family.removeprefix("baseline:"))
+        if controls is not None:
+            ctl = controls[(controls["task"] == task) & (controls["dataset"] == dataset) & (controls["model"] == fam)]
+            for row in ctl.itertuples():
+                ax.axhline(row.value, color="black", ls=(0, (1, 3)), lw=1.2, label="untrained control")
         ax.set_xscale("log")
         ax.set_xlabel("fraction of corpus")
         ax.set_title(fam)
@@ -55,9 +62,9 @@ def scaling_curves(curves: pd.DataFrame, baselines: pd.DataFrame, *, task: str, 
 
 
 def saturation_heatmap(sat: pd.DataFrame, *, rule: str = "saturation_reference"):
-    """Heatmap of saturation fractions: rows (family, task, dataset), columns strategies."""
+    """Heatmap of saturation fractions: rows (model, task, dataset), columns strategies."""
     plt = _plt()
-    piv = sat.pivot_table(index=["family", "task", "dataset"], columns="strategy", values=rule, aggfunc="first")
+    piv = sat.pivot_table(index=["model", "task", "dataset"], columns="strategy", values=rule, aggfunc="first")
     fig, ax = plt.subplots(figsize=(1.9 * max(len(piv.columns), 1) + 3, 0.45 * max(len(piv), 1) + 1.6))
     data = piv.to_numpy(float)
     im = ax.imshow(np.log10(np.where(np.isfinite(data), data, np.nan)), cmap="viridis_r", aspect="auto",

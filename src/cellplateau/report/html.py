@@ -37,6 +37,7 @@ def render(results: pd.DataFrame, *, title: str) -> str:
     base = summary.baselines(results)
     sat = summary.saturation_table(results)
     comp = summary.composition(results)
+    ctl = summary.controls(results)
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
              f"<p class='note'>Built {time.strftime('%Y-%m-%d %H:%M')} from {len(results)} result records. "
@@ -50,9 +51,13 @@ def render(results: pd.DataFrame, *, title: str) -> str:
         parts.append(_table(sat))
     for (task, dataset), _ in curves.groupby(["task", "dataset"]):
         parts.append(f"<h2>{html.escape(task)} — {html.escape(dataset)}</h2>")
-        parts.append(_img(figures.scaling_curves(curves, base, task=task, dataset=dataset)))
+        parts.append(_img(figures.scaling_curves(curves, base, task=task, dataset=dataset, controls=ctl)))
         wide = curves[(curves["task"] == task) & (curves["dataset"] == dataset)].pivot_table(
-            index=["family", "fraction"], columns="strategy", values="mean").reset_index()
+            index=["model", "fraction"], columns="strategy", values="mean").reset_index()
+        c = ctl[(ctl["task"] == task) & (ctl["dataset"] == dataset)]
+        if not c.empty:
+            wide = pd.concat([wide, c.assign(fraction=0.0).pivot_table(index=["model", "fraction"], values="value")
+                              .rename(columns={"value": "untrained"}).reset_index()], ignore_index=True)
         parts.append(_table(wide))
     if not comp.empty:
         parts.append("<h2>Subset composition (diversity)</h2>")
@@ -61,10 +66,13 @@ def render(results: pd.DataFrame, *, title: str) -> str:
         parts.append(_img(figures.composition_plot(comp)))
         parts.append(_table(comp.pivot_table(index=["strategy", "fraction"], columns="metric",
                                              values="value").reset_index()))
-    fit = results[results["task"] == "pretraining"]
+    fit = summary.with_model(results[(results["task"] == "pretraining") & (results["strategy"] != "control")])
     if not fit.empty:
         parts.append("<h2>Compute</h2>")
-        comp_tab = fit.pivot_table(index=["family", "fraction"], columns="metric", values="value",
+        parts.append("<p class='note'>Median over strategies and seeds. flops: analytical training estimate; "
+                     "data_wait_s: time the training loop waited for batches; peak_rss_mb: peak memory of the "
+                     "training process.</p>")
+        comp_tab = fit.pivot_table(index=["model", "fraction"], columns="metric", values="value",
                                    aggfunc="median").reset_index()
         parts.append(_table(comp_tab, "{:.4g}"))
     if not base.empty:

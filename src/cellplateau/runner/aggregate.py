@@ -10,14 +10,17 @@ import pandas as pd
 
 from cellplateau import __version__
 from cellplateau._io import atomic_write_bytes
+from cellplateau.models.base import model_size
 from cellplateau.runner.context import StudyContext
 from cellplateau.runner.plan import Plan
+from cellplateau.spec import family_label
 
 COLUMNS = ["study", "strategy", "fraction", "replicate", "n_cells", "family", "model_size", "task", "dataset",
            "metric", "value", "subset_key", "content_hash", "model_key", "subset_seed", "train_seed",
            "eval_seed", "corpus_fingerprint", "spec_hash", "cellplateau_version"]
 
-FIT_METRICS = ("steps", "epochs", "cells_seen", "train_loss", "val_loss", "n_params", "wall_time_s", "data_wait_s")
+FIT_METRICS = ("steps", "epochs", "cells_seen", "train_loss", "val_loss", "n_params", "flops", "wall_time_s",
+               "data_wait_s", "peak_rss_mb", "peak_gpu_mb")
 
 
 def build_results(ctx: StudyContext, plan: Plan) -> pd.DataFrame:
@@ -27,6 +30,9 @@ def build_results(ctx: StudyContext, plan: Plan) -> pd.DataFrame:
     base = {"study": spec.name, "corpus_fingerprint": ctx.store.fingerprint, "spec_hash": spec.spec_hash(),
             "cellplateau_version": __version__}
     rows: list[dict] = []
+    evals: dict[str, list] = {}
+    for unit in plan.units["evaluate"]:
+        evals.setdefault(unit.params["model_key"], []).append(unit)
     manifests: dict[str, dict] = {}
     for ref in plan.subset_refs:
         mpath = lay.subset(ref.subset_key) / "manifest.json"
@@ -42,26 +48,13 @@ def build_results(ctx: StudyContext, plan: Plan) -> pd.DataFrame:
         rows.append({**sub, "family": "-", "model_size": "-", "task": "selection", "dataset": "corpus",
                      "metric": "select_time_s", "value": m.get("select_time_s", np.nan)})
         for fam in spec.families:
-            model_key = plan.models[(ref.subset_key, fam.name)]
-            meta_path = lay.model(model_key) / "model.json"
-            if not meta_path.exists():
-                continue
-            meta = json.loads(meta_path.read_text())
-            mod = {**sub, "family": fam.name, "model_size": getattr(fam, "size", "default"),
-                   "model_key": model_key, "train_seed": meta["unit"]["seed"]}
-            for metric in FIT_METRICS:
-                rows.append({**mod, "task": "pretraining", "dataset": "corpus", "metric": metric,
-                             "value": float(meta["fit"].get(metric, np.nan))})
-            for unit in plan.units["evaluate"]:
-                if unit.params["model_key"] != model_key:
-                    continue
-                epath = lay.evaluation(unit.key)
-                if not epath.exists():
-                    continue
-                ev = pd.read_parquet(epath)
-                for rec in ev.itertuples():
-                    rows.append({**mod, "task": rec.task, "dataset": rec.dataset, "metric": rec.metric,
-                                 "value": rec.value, "eval_seed": rec.eval_seed})
+            model_key = plan.models[(ref.subset_key, family_label(fam))]
+            rows += _model_rows(lay, evals, {**sub, "family": fam.name, "model_size": model_size(fam)}, model_key)
+    for (label, r), model_key in plan.controls.items():
+        fam = next(f for f in spec.families if family_label(f) == label)
+        ctl = {**base, "strategy": "control", "fraction": 0.0, "replicate": r, "n_cells": 0, "family": fam.name,
+               "model_size": model_size(fam)}
+        rows += _model_rows(lay, evals, ctl, model_key)
     for unit in plan.units["baseline"]:
         epath = lay.evaluation(unit.key)
         if not epath.exists():
@@ -78,6 +71,25 @@ def build_results(ctx: StudyContext, plan: Plan) -> pd.DataFrame:
     table.to_parquet(buf, index=False)
     atomic_write_bytes(lay.results, buf.getvalue())
     return table
+
+
+def _model_rows(lay, evals: dict[str, list], head: dict, model_key: str) -> list[dict]:
+    """Compute records and evaluation records of one model, under the identifying columns ``head``."""
+    meta_path = lay.model(model_key) / "model.json"
+    if not meta_path.exists():
+        return []
+    meta = json.loads(meta_path.read_text())
+    mod = {**head, "model_key": model_key, "train_seed": meta["unit"]["seed"]}
+    rows = [{**mod, "task": "pretraining", "dataset": "corpus", "metric": metric,
+             "value": float(meta["fit"].get(metric, np.nan))} for metric in FIT_METRICS]
+    for unit in evals.get(model_key, []):
+        epath = lay.evaluation(unit.key)
+        if not epath.exists():
+            continue
+        for rec in pd.read_parquet(epath).itertuples():
+            rows.append({**mod, "task": rec.task, "dataset": rec.dataset, "metric": rec.metric,
+                         "value": rec.value, "eval_seed": rec.eval_seed})
+    return rows
 
 
 def read_results(ctx: StudyContext) -> pd.DataFrame:

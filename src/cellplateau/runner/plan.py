@@ -5,10 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cellplateau._hashing import derive_seed
+from cellplateau.models import FAMILIES
 from cellplateau.runner.context import StudyContext
 from cellplateau.runner.units import ALL_CELLS, STAGES, Unit, unit_key
 from cellplateau.selection import STRATEGIES
-from cellplateau.spec import StudySpec
+from cellplateau.spec import StudySpec, family_label
+
+
+class PlanError(ValueError):
+    """The spec cannot run on this corpus (found before any work starts)."""
 
 
 @dataclass
@@ -25,8 +30,9 @@ class SubsetRef:
 class Plan:
     units: dict[str, list[Unit]] = field(default_factory=lambda: {s: [] for s in STAGES})
     subset_refs: list[SubsetRef] = field(default_factory=list)
-    # (subset_key, family) -> model key
+    # (subset_key, family label) -> model key; (family label, replicate) -> untrained control key
     models: dict[tuple[str, str], str] = field(default_factory=dict)
+    controls: dict[tuple[str, int], str] = field(default_factory=dict)
 
     def all_units(self) -> list[Unit]:
         return [u for s in STAGES for u in self.units[s]]
@@ -46,6 +52,13 @@ def build_plan(ctx: StudyContext) -> Plan:
     spec: StudySpec = ctx.spec
     fp = ctx.store.fingerprint
     plan = Plan()
+    for fam in spec.families:
+        check = FAMILIES[fam.name].check
+        if check is not None:
+            try:
+                check(fam, ctx.store)
+            except ValueError as exc:
+                raise PlanError(f"families[{family_label(fam)}]: {exc}") from None
     sel = spec.selection
     embed_keys: dict[str, str] = {}
     for s in sel.strategies:
@@ -70,14 +83,21 @@ def build_plan(ctx: StudyContext) -> Plan:
                 deps = (params["embedding_key"],) if params["embedding_key"] else ()
                 plan.add(Unit("subset", key, f"subset {name} {_fmt_fraction(f)} r{r}", params, deps))
                 plan.subset_refs.append(SubsetRef(s.name, f, r, key))
-    for subset in plan.units["subset"]:
-        r = subset.params["replicate"]
-        for fam in spec.families:
-            params = {"family": fam.name, "config": fam.model_dump(mode="json"), "subset_key": subset.key,
-                      "seed": derive_seed(spec.seed, "train", fam.name, r)}
+    for fam in spec.families:
+        label = family_label(fam)
+        for r in range(sel.replicates if spec.controls else 0):
+            params = {"family": fam.name, "config": fam.model_dump(mode="json"), "subset_key": None,
+                      "control": True, "seed": derive_seed(spec.seed, "train", label, r)}
             key = unit_key("train", fp, params)
-            plan.models[(subset.key, fam.name)] = key
-            plan.add(Unit("train", key, f"train {fam.name} on {subset.label.removeprefix('subset ')}",
+            plan.controls[(label, r)] = key
+            plan.add(Unit("train", key, f"untrained {label} r{r}", params))
+        for subset in plan.units["subset"]:
+            r = subset.params["replicate"]
+            params = {"family": fam.name, "config": fam.model_dump(mode="json"), "subset_key": subset.key,
+                      "seed": derive_seed(spec.seed, "train", label, r)}
+            key = unit_key("train", fp, params)
+            plan.models[(subset.key, label)] = key
+            plan.add(Unit("train", key, f"train {label} on {subset.label.removeprefix('subset ')}",
                           params, (subset.key,)))
     for ds in spec.evaluation.datasets:
         eval_seed = derive_seed(spec.seed, "eval-split", ds.name)

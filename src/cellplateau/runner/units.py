@@ -128,6 +128,11 @@ def run_train(ctx: StudyContext, unit: Unit) -> None:
     p = unit.params
     family = FAMILIES[p["family"]]
     model = family.model(family.config.model_validate(p["config"]))
+    if p.get("control"):
+        model.untrained_control(ctx.store.n_genes, seed=p["seed"])
+        path = model.save(unit.path(ctx), extra={"unit": p, "spec_hash": ctx.spec.spec_hash()})
+        (path / "DONE").touch()
+        return
     subset = load_subset(ctx.layout.subset(p["subset_key"]))
     device = resolve_device(ctx.spec.execution.device) if p["family"] != "pca" else "cpu"
     model.fit(TrainingData(ctx.store, subset.train, subset.val), seed=p["seed"], device=device)
@@ -157,7 +162,7 @@ def run_evaluate(ctx: StudyContext, unit: Unit) -> None:
     config = task.config.model_validate(p["config"])
     model = load_model(ctx.layout.model(p["model_key"]))
     t0 = time.perf_counter()
-    emb = model.embed(ds.counts)
+    emb = model.embed(ds.counts, source=f"evaluation dataset {ds.name!r} ({ds_spec.path})")
     embed_s = time.perf_counter() - t0
     scores = task.evaluate(emb, ds, config, p["seed"])
     scores["embed_s_per_1k_cells"] = embed_s / max(ds.counts.shape[0], 1) * 1000

@@ -1,0 +1,58 @@
+"""Compute accounting: analytical training-FLOP estimates and peak memory.
+
+Dense networks: a forward pass costs ~2 FLOPs per parameter per example and the backward pass
+twice that, so training costs ``6 * n_params * examples`` (Kaplan et al. 2020). Transformers add
+attention: ``6 * N_non_embedding * tokens + 6 * layers * context * hidden * tokens`` (forward
+``2 * n_layer * n_ctx * d``, times three with the backward pass).
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+
+
+def dense_training_flops(n_params: int, examples: int) -> float:
+    return 6.0 * n_params * examples
+
+
+def transformer_training_flops(n_params_non_embedding: int, tokens: int, *, layers: int, context: int,
+                               hidden: int) -> float:
+    return 6.0 * n_params_non_embedding * tokens + 6.0 * layers * context * hidden * tokens
+
+
+def pca_flops(n_cells: int, n_genes: int) -> float:
+    """Gram accumulation (2 n G^2) plus a symmetric eigendecomposition (~9 G^3)."""
+    return 2.0 * n_cells * n_genes**2 + 9.0 * n_genes**3
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 1024 / 1024 if sys.platform == "darwin" else peak / 1024
+
+
+def peak_gpu_mb(device: str) -> float:
+    if device != "cuda":
+        return float("nan")
+    import torch
+
+    return torch.cuda.max_memory_allocated() / 1024 / 1024
+
+
+def reset_gpu_peak(device: str) -> None:
+    if device == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats()
+
+
+def autocast(device: str):
+    """bf16 autocast on CUDA, a no-op elsewhere."""
+    import contextlib
+
+    if device == "cuda":
+        import torch
+
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
