@@ -1,0 +1,126 @@
+"""Training throughput of each family at the reference size, and the share of time spent waiting for data.
+
+Usage: python benchmarks/bench_training.py [--cells 6000] [--genes 19331] [--out benchmarks/results/training.md]
+
+A synthetic atlas with the reference corpus's gene count (19,331) is simulated once into a cache folder.
+Each family trains a fixed number of steps at its reference size; we report cells/s (cells seen / wall time
+of the training loop), the data-wait share (time the loop blocked on the loader, plus tokenisation for
+Geneformer, over wall time; target < 10 %), and the inference time per 1,000 cells. The loader itself is
+compared with the peer a user would otherwise use: random-batch reads from a backed .h5ad (anndata), in the
+same run on the same cells.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+REFERENCE = {
+    "pca": ({"size": "m", "n_hvg": 2000}, None),
+    "scvi": ({"size": "s", "batch_size": 128}, 40),
+    "mae": ({"size": "l", "batch_size": 256}, 40),
+    "geneformer": ({"size": "l", "batch_size": 8}, 3),
+    "scimilarity": ({"size": "l", "batch_size": 256}, 40),
+}
+
+
+def _atlas(cache: Path, n_cells: int, n_genes: int):
+    from cellplateau.corpus.simulate import AtlasParams, simulate_atlas
+    from cellplateau.corpus.store import CorpusStore
+
+    path = cache / f"atlas_{n_cells}x{n_genes}" / "corpus"
+    if not (path / "store.json").exists():
+        simulate_atlas(path, AtlasParams(n_cells=n_cells, n_genes=n_genes, eval_cells=500, chunk_size=1000,
+                                         lineage_markers=200, subtype_markers=60))
+    return CorpusStore(path)
+
+
+def bench_loader(store, repeats: int = 3) -> list[tuple[str, float]]:
+    """Cells/s of shuffled 256-cell batches: our memory-mapped store vs a backed .h5ad (peer)."""
+    import anndata as ad
+
+    from cellplateau.models._loader import BatchStream
+
+    h5 = store.path.parent / "corpus.h5ad"
+    if not h5.exists():
+        a = ad.AnnData(X=store.read_range(0, store.n_cells))
+        a.write_h5ad(h5)
+    rows = np.arange(store.n_cells)
+    ours, peer = [], []
+    for r in range(repeats):
+        with BatchStream(store, rows, batch_size=256, rng=np.random.default_rng(r)) as s:
+            next(s)
+            t = time.perf_counter()
+            n = sum(len(next(s)[0]) for _ in range(40))
+            ours.append(n / (time.perf_counter() - t))
+        backed = ad.read_h5ad(h5, backed="r")
+        rng = np.random.default_rng(r)
+        t = time.perf_counter()
+        n = 0
+        for _ in range(5):
+            idx = np.sort(rng.choice(store.n_cells, 256, replace=False))
+            backed.X[idx]
+            n += 256
+        peer.append(n / (time.perf_counter() - t))
+        backed.file.close()
+    return [("cellplateau store (block-shuffled)", statistics.median(ours)),
+            ("anndata backed h5ad, random batches (peer)", statistics.median(peer))]
+
+
+def bench_family(store, name: str, config: dict, steps: int | None) -> dict:
+    from cellplateau.models import FAMILIES, TrainingData
+
+    fam = FAMILIES[name]
+    if steps is not None:
+        config = {**config, "budget": {"policy": "fixed_steps", "steps": steps}}
+    model = fam.model(fam.config(**config))
+    rows = np.arange(store.n_cells)
+    info = model.fit(TrainingData(store, rows[: int(0.9 * len(rows))], rows[int(0.9 * len(rows)) :]), seed=0)
+    wait = info.data_wait_s + float(info.budget.get("tokenise_s", 0.0))
+    counts = store.read_rows(rows[:1000])
+    t = time.perf_counter()
+    model.embed(counts)
+    infer = time.perf_counter() - t
+    return {"family": name, "size": config.get("size", "-"), "params": info.n_params, "steps": info.steps,
+            "cells/s": info.cells_seen / info.wall_time_s, "data wait %": 100 * wait / info.wall_time_s,
+            "GFLOP/s": info.flops / info.wall_time_s / 1e9, "infer s/1k cells": infer}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cells", type=int, default=6000)
+    ap.add_argument("--genes", type=int, default=19331)
+    ap.add_argument("--cache", type=Path, default=Path("studies/bench_cache"))
+    ap.add_argument("--families", default=",".join(REFERENCE))
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/training.md"))
+    args = ap.parse_args()
+    import torch
+
+    store = _atlas(args.cache, args.cells, args.genes)
+    lines = [f"# Training throughput ({platform.machine()}, {torch.get_num_threads()} torch threads, CPU)", "",
+             f"Synthetic atlas {store.n_cells} cells x {store.n_genes} genes; reference-size models.", "",
+             "| family | size | params | steps | cells/s | data wait % | GFLOP/s | inference s / 1k cells |",
+             "|---|---|---|---|---|---|---|---|"]
+    for name in args.families.split(","):
+        cfg, steps = REFERENCE[name]
+        r = bench_family(store, name, cfg, steps)
+        lines.append(f"| {r['family']} | {r['size']} | {r['params']:,} | {r['steps']} | {r['cells/s']:,.0f} | "
+                     f"{r['data wait %']:.1f} | {r['GFLOP/s']:.1f} | {r['infer s/1k cells']:.2f} |")
+        print(lines[-1], flush=True)
+    loader = bench_loader(store)
+    lines += ["", "| loader (256-cell shuffled batches, median of 3) | cells/s |", "|---|---|"]
+    lines += [f"| {n} | {v:,.0f} |" for n, v in loader]
+    lines.append(f"\nratio ours / peer: {loader[0][1] / loader[1][1]:.1f}x")
+    text = "\n".join(lines) + "\n"
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
