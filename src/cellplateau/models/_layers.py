@@ -19,3 +19,33 @@ def mlp(sizes: list[int], dropout: float = 0.0, *, last_plain: bool = True):
             if dropout:
                 layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)
+
+
+def save_checkpoint(folder, module, n_genes: int, **extra) -> None:
+    """``weights.pt``: the module's state dict, the vocabulary size and any extra tensors."""
+    import torch
+
+    torch.save({"n_genes": n_genes, "state_dict": module.state_dict(), **extra}, folder / "weights.pt")
+
+
+def load_checkpoint(folder) -> dict:
+    import torch
+
+    return torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
+
+
+def embed_log_normalised(counts, encode, dim: int, *, batch_size: int):
+    """Run ``encode`` (a torch function of log1p(CP10k) tensors) over ``counts`` in batches, no grad."""
+    import numpy as np
+    import scipy.sparse as sp
+    import torch
+
+    from cellplateau.corpus.features import log1p_cp10k
+
+    counts = sp.csr_matrix(counts)
+    out = []
+    with torch.no_grad():
+        for s in range(0, counts.shape[0], batch_size):
+            x = torch.from_numpy(log1p_cp10k(counts[s : s + batch_size], dense=True))
+            out.append(encode(x).numpy())
+    return np.concatenate(out).astype(np.float32) if out else np.zeros((0, dim), np.float32)

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cellplateau.models._budget import Budget
 from cellplateau.models._compute import transformer_training_flops
+from cellplateau.models._layers import load_checkpoint, save_checkpoint
 from cellplateau.models._rank_tokens import MASK, N_SPECIAL, PAD, nonzero_medians, rank_value_tokens
 from cellplateau.models._train import train
 from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData
@@ -46,6 +47,8 @@ class GeneformerConfig(BaseModel):
     lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(32, ge=2)
     median_sample: int = Field(200_000, ge=100, description="training cells used for the gene medians")
+    val_cells: int = Field(512, ge=1, description="validation cells scored for the masked-token loss")
+    tokens_per_forward: int = Field(16_384, ge=64, description="caps cells x context per forward pass (memory)")
     budget: Budget = Budget(policy="fixed_epochs", epochs=1.0, max_steps=300)
 
     @model_validator(mode="before")
@@ -109,7 +112,7 @@ class GeneformerModel(ModelFamily):
         self.net.eval()
         total, n = 0.0, 0
         with torch.no_grad():
-            for _, counts in data.store.iter_rows(data.val[:2048], chunk_size=256):
+            for _, counts in data.store.iter_rows(data.val[: self.config.val_cells], chunk_size=self._cells_per_pass()):
                 tokens = torch.from_numpy(rank_value_tokens(counts, self.medians, self.config.context_length))
                 total += float(self._loss(tokens, gen, device)) * len(tokens)
                 n += len(tokens)
@@ -149,10 +152,14 @@ class GeneformerModel(ModelFamily):
         self.fit_info = info
         return info
 
+    def _cells_per_pass(self) -> int:
+        return max(1, self.config.tokens_per_forward // self.config.context_length)
+
     def embed(self, counts: sp.spmatrix, *, batch_size: int = 256, source: str = "counts") -> np.ndarray:
         import torch
 
         counts = sp.csr_matrix(counts)
+        batch_size = min(batch_size, self._cells_per_pass())
         out = []
         self.net.eval()
         with torch.no_grad():
@@ -166,15 +173,11 @@ class GeneformerModel(ModelFamily):
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.config.hidden), np.float32)
 
     def _save_weights(self, folder: Path) -> None:
-        import torch
-
-        torch.save({"n_genes": self.n_genes, "state_dict": self.net.state_dict()}, folder / "weights.pt")
+        save_checkpoint(folder, self.net, self.n_genes)
         np.save(folder / "gene_medians.npy", self.medians)
 
     def _load_weights(self, folder: Path) -> None:
-        import torch
-
-        ckpt = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
+        ckpt = load_checkpoint(folder)
         self._build(int(ckpt["n_genes"]))
         self.net.load_state_dict(ckpt["state_dict"])
         self.net.eval()

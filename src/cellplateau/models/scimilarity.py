@@ -21,7 +21,7 @@ from cellplateau.corpus.features import log1p_cp10k
 from cellplateau.corpus.store import CorpusStore
 from cellplateau.models._budget import Budget
 from cellplateau.models._compute import dense_training_flops
-from cellplateau.models._layers import mlp
+from cellplateau.models._layers import embed_log_normalised, load_checkpoint, mlp, save_checkpoint
 from cellplateau.models._train import train
 from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData
 
@@ -167,26 +167,14 @@ class SCimilarityModel(ModelFamily):
         return info
 
     def embed(self, counts: sp.spmatrix, *, batch_size: int = 4096, source: str = "counts") -> np.ndarray:
-        import torch
-
-        counts = sp.csr_matrix(counts)
-        out = []
         self.net.eval()
-        with torch.no_grad():
-            for s in range(0, counts.shape[0], batch_size):
-                x = torch.from_numpy(log1p_cp10k(counts[s : s + batch_size], dense=True))
-                out.append(self._encode(x).numpy())
-        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.config.latent), np.float32)
+        return embed_log_normalised(counts, self._encode, self.config.latent, batch_size=batch_size)
 
     def _save_weights(self, folder: Path) -> None:
-        import torch
-
-        torch.save({"n_genes": self.n_genes, "state_dict": self.net.state_dict()}, folder / "weights.pt")
+        save_checkpoint(folder, self.net, self.n_genes)
 
     def _load_weights(self, folder: Path) -> None:
-        import torch
-
-        ckpt = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
+        ckpt = load_checkpoint(folder)
         self._build(int(ckpt["n_genes"]))
         self.net.load_state_dict(ckpt["state_dict"])
         self.net.eval()

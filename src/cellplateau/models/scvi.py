@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cellplateau.models._budget import Budget
 from cellplateau.models._compute import dense_training_flops
+from cellplateau.models._layers import load_checkpoint, save_checkpoint
 from cellplateau.models._train import train
 from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData
 
@@ -142,14 +143,10 @@ class SCVIModel(ModelFamily):
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.config.n_latent), np.float32)
 
     def _save_weights(self, folder: Path) -> None:
-        import torch
-
-        torch.save({"n_genes": self.n_genes, "state_dict": self.module.state_dict()}, folder / "weights.pt")
+        save_checkpoint(folder, self.module, self.n_genes)
 
     def _load_weights(self, folder: Path) -> None:
-        import torch
-
-        ckpt = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
+        ckpt = load_checkpoint(folder)
         self._build(int(ckpt["n_genes"]))
         self.module.load_state_dict(ckpt["state_dict"])
         self.module.eval()
