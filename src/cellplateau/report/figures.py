@@ -81,7 +81,7 @@ def saturation_heatmap(sat: pd.DataFrame, *, rule: str = "saturation_reference")
     return fig
 
 
-def composition_plot(comp: pd.DataFrame, metrics=("rare_types_covered", "types_covered", "type_entropy")):
+def composition_plot(comp: pd.DataFrame, metrics=("rare_cell_share", "rare_types_covered", "type_entropy")):
     """Subset composition vs fraction per strategy."""
     plt = _plt()
     metrics = [m for m in metrics if m in set(comp["metric"])]

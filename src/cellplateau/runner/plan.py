@@ -43,6 +43,17 @@ class Plan:
             bucket.append(unit)
 
 
+def _file_signature(path) -> dict:
+    """Size and modification time of an input file: a replaced evaluation dataset invalidates its units."""
+    import os
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise PlanError(f"evaluation dataset file not found: {path}") from None
+    return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
 def _fmt_fraction(f: float) -> str:
     return f"{f:g}"
 
@@ -101,7 +112,7 @@ def build_plan(ctx: StudyContext) -> Plan:
                           params, (subset.key,)))
     for ds in spec.evaluation.datasets:
         eval_seed = derive_seed(spec.seed, "eval-split", ds.name)
-        ds_params = ds.model_dump(mode="json")
+        ds_params = {**ds.model_dump(mode="json"), "file": _file_signature(ds.path)}
         for task in spec.evaluation.tasks:
             tparams = {"task": task.name, "config": task.model_dump(mode="json"), "dataset": ds.name,
                        "dataset_spec": ds_params, "seed": eval_seed}
