@@ -44,3 +44,18 @@ def bootstrap(sizes: np.ndarray, scores: np.ndarray, statistic: Callable[[np.nda
         lo, hi = (np.quantile(d, q), np.quantile(d, 1 - q)) if len(d) >= 10 else (np.nan, np.nan)
         out[k] = (float(v), float(lo), float(hi))
     return out
+
+
+def resample_matrix(sizes: np.ndarray, n_boot: int, *, seed: int) -> np.ndarray:
+    """(n_boot, n) index matrix: each row one :func:`resample_replicates` draw."""
+    rng = np.random.default_rng(seed)
+    return np.stack([resample_replicates(sizes, rng=rng) for _ in range(n_boot)]) if n_boot else np.zeros((0, 0), int)
+
+
+def percentile_interval(draws: np.ndarray, *, level: float = 0.95) -> tuple[float, float]:
+    d = np.asarray(draws, float)
+    d = d[np.isfinite(d)]
+    if len(d) < 10:
+        return float("nan"), float("nan")
+    q = (1 - level) / 2
+    return float(np.quantile(d, q)), float(np.quantile(d, 1 - q))

@@ -4,8 +4,9 @@
 projection: for a fixed ``alpha`` the model is linear in ``(S_inf, A)``, solved by iteratively
 re-weighted least squares with Huber weights; ``alpha`` is then found by a bounded 1-D search
 started from a grid (several starts). Model comparison uses AIC and BIC on the residual sum of
-squares; data scaling is *supported* when the power law (with ``A > 0``) beats the constant null by
-more than ``min_delta_aic``.
+squares; data scaling is *supported* when the power law or the log-linear model beats the constant null by
+more than ``min_delta_aic`` and the curve rises; the power law is called *saturating* only when it is also
+AIC-preferred over the log-linear model and its exponent is not at the end of the search range.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 HUBER_K = 1.345
+ALPHA_GRID = np.geomspace(0.02, 3.0, 160)   # exponents searched (several starts for the 1-D refinement)
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class PowerLawFit:
     alpha: float
     rss: float
     n: int
+    at_bound: bool = False     # alpha at an end of the search range: the curve is not a saturating power law
 
     def predict(self, n_cells: np.ndarray) -> np.ndarray:
         return self.s_inf - self.a * np.asarray(n_cells, float) ** -self.alpha
@@ -32,7 +35,8 @@ class PowerLawFit:
         """Smallest N with S(N) >= threshold * S_inf (NaN when the curve does not rise)."""
         if not (self.a > 0 and self.s_inf > 0 and self.alpha > 0):
             return float("nan")
-        return float((self.a / ((1 - threshold) * self.s_inf)) ** (1 / self.alpha))
+        log_n = np.log(self.a / ((1 - threshold) * self.s_inf)) / self.alpha
+        return float(np.exp(log_n)) if log_n < 700 else float("inf")
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,11 @@ class CurveComparison:
     aic: dict
     bic: dict
     scaling_supported: bool
+
+    @property
+    def best_model(self) -> str:
+        """The AIC-preferred description: ``constant``, ``loglinear`` or ``power_law`` (saturating)."""
+        return min(self.aic, key=self.aic.get)
 
     def as_dict(self) -> dict:
         return {**{f"fit_{k}": v for k, v in asdict(self.power_law).items()},
@@ -69,7 +78,7 @@ def _wls2(u: np.ndarray, y: np.ndarray, w: np.ndarray) -> tuple[float, float]:
     return float((swuu * swy - swu * swuy) / det), float((sw * swuy - swu * swy) / det)
 
 
-def _irls(u: np.ndarray, y: np.ndarray, iters: int = 10) -> tuple[tuple[float, float], float]:
+def _irls(u: np.ndarray, y: np.ndarray, iters: int = 4) -> tuple[tuple[float, float], float]:
     """Huber-weighted fit of ``y ~ b0 + b1 * u``; returns the coefficients and the weighted RSS."""
     w = np.ones_like(y)
     b0, b1 = _wls2(u, y, w)
@@ -83,8 +92,9 @@ def _irls(u: np.ndarray, y: np.ndarray, iters: int = 10) -> tuple[tuple[float, f
     return (b0, b1), float(np.sum(w * r**2))
 
 
-def fit_power_law(n_cells: np.ndarray, scores: np.ndarray, *, alpha_bounds=(1e-3, 3.0)) -> PowerLawFit:
-    """Robust fit of ``S_inf - A N^-alpha`` by variable projection (see the module docstring)."""
+def fit_power_law(n_cells: np.ndarray, scores: np.ndarray) -> PowerLawFit:
+    """Robust fit of ``S_inf - A N^-alpha``: the grid search of :func:`fit_power_law_many`, then a bounded
+    1-D refinement of ``alpha`` between the neighbouring grid points (variable projection)."""
     from scipy.optimize import minimize_scalar
 
     x = np.asarray(n_cells, float)
@@ -93,24 +103,23 @@ def fit_power_law(n_cells: np.ndarray, scores: np.ndarray, *, alpha_bounds=(1e-3
     x, y = x[ok], y[ok]
     if len(np.unique(x)) < 3:
         raise ValueError("a power-law fit needs at least 3 distinct sizes")
-    xs = x / x.min()                      # scale N for conditioning; A is rescaled back below
+    xs = x / x.min()
+    grid = fit_power_law_many(x[None], y[None])
+    k = int(np.searchsorted(ALPHA_GRID, grid["alpha"][0]))
+    best_alpha = float(grid["alpha"][0])
+    at_bound = bool(grid["at_bound"][0])
 
-    def objective(alpha: float, iters: int = 3) -> float:
-        return _irls(-(xs**-alpha), y, iters=iters)[1]
+    def objective(alpha: float) -> float:
+        return _irls(-(xs**-alpha), y, iters=4)[1]
 
-    grid = np.geomspace(*alpha_bounds, 16)
-    losses = [objective(a, 4) for a in grid]
-    best_alpha, best_loss = grid[int(np.argmin(losses))], min(losses)
-    i = int(np.argmin(losses))
-    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-    if hi > lo:
-        res = minimize_scalar(objective, bounds=(lo, hi), method="bounded", options={"xatol": 1e-4})
-        if res.fun <= best_loss:
+    if not at_bound:
+        res = minimize_scalar(objective, bounds=(ALPHA_GRID[k - 1], ALPHA_GRID[k + 1]), method="bounded",
+                              options={"xatol": 1e-5})
+        if res.fun <= objective(best_alpha):
             best_alpha = float(res.x)
-    (s_inf, a_scaled), _ = _irls(-(xs**-best_alpha), y)
-    a = a_scaled * x.min() ** best_alpha
-    fit = PowerLawFit(float(s_inf), float(a), float(best_alpha), 0.0, len(y))
-    return PowerLawFit(fit.s_inf, fit.a, fit.alpha, float(np.sum((y - fit.predict(x)) ** 2)), len(y))
+    (s_inf, a_scaled), _ = _irls(-(xs**-best_alpha), y, iters=4)
+    fit = PowerLawFit(float(s_inf), float(a_scaled * x.min() ** best_alpha), best_alpha, 0.0, len(y), at_bound)
+    return PowerLawFit(fit.s_inf, fit.a, fit.alpha, float(np.sum((y - fit.predict(x)) ** 2)), len(y), at_bound)
 
 
 def _ic(rss: float, n: int, k: int) -> tuple[float, float]:
@@ -133,5 +142,57 @@ def compare_scaling(n_cells: np.ndarray, scores: np.ndarray, *, min_delta_aic: f
     aic, bic = {}, {}
     for name, rss, k in (("constant", const_rss, 1), ("loglinear", loglin_rss, 2), ("power_law", pl.rss, 3)):
         aic[name], bic[name] = _ic(rss, n, k)
-    supported = bool(pl.a > 0 and aic["constant"] - aic["power_law"] > min_delta_aic)
+    slope = float(np.linalg.lstsq(X, y, rcond=None)[0][1])
+    rising = (pl.a > 0) if not pl.at_bound else slope > 0
+    best_alt = min(aic["power_law"], aic["loglinear"])
+    supported = bool(rising and aic["constant"] - best_alt > min_delta_aic)
     return CurveComparison(pl, const_rss, loglin_rss, aic, bic, supported)
+
+
+
+def fit_power_law_many(x: np.ndarray, Y: np.ndarray, *, alphas: np.ndarray = ALPHA_GRID, iters: int = 4
+                       ) -> dict[str, np.ndarray]:
+    """Vectorised Huber fits of many curves at once (for the bootstrap).
+
+    ``x`` (B, n) sizes and ``Y`` (B, n) scores, one curve per row. For every row and every ``alpha`` on
+    the grid, ``(S_inf, A)`` is the closed-form weighted least-squares solution with ``iters`` Huber
+    re-weightings; the ``alpha`` with the smallest weighted loss wins. Returns arrays of length B:
+    ``s_inf``, ``a``, ``alpha``, ``at_bound`` (alpha at either end of the grid).
+    """
+    x = np.asarray(x, float)
+    Y = np.asarray(Y, float)
+    xs = x / x.min(axis=1, keepdims=True)
+    U = -(xs[:, None, :] ** -alphas[None, :, None])            # (B, K, n)
+    y = Y[:, None, :]
+    W = np.ones_like(U)
+    for it in range(iters + 1):
+        sw, swu, swuu = W.sum(-1), (W * U).sum(-1), (W * U * U).sum(-1)
+        swy, swuy = (W * y).sum(-1), (W * U * y).sum(-1)
+        det = sw * swuu - swu**2
+        det = np.where(np.abs(det) < 1e-300, np.nan, det)
+        b0 = (swuu * swy - swu * swuy) / det
+        b1 = (sw * swuy - swu * swy) / det
+        R = y - b0[..., None] - b1[..., None] * U
+        if it == iters:
+            break
+        med = np.median(R, axis=-1, keepdims=True)
+        scale = 1.4826 * np.median(np.abs(R - med), axis=-1, keepdims=True)
+        u = np.abs(R) / np.maximum(HUBER_K * scale, 1e-12)
+        W = np.where(u <= 1, 1.0, 1.0 / np.maximum(u, 1e-12))
+    loss = np.nan_to_num((W * R**2).sum(-1), nan=np.inf)
+    k = np.argmin(loss, axis=1)
+    rows = np.arange(len(k))
+    alpha = alphas[k]
+    return {"s_inf": b0[rows, k], "a": b1[rows, k] * x.min(axis=1) ** alpha, "alpha": alpha,
+            "at_bound": (k == 0) | (k == len(alphas) - 1)}
+
+
+def saturation_from_fit(s_inf: np.ndarray, a: np.ndarray, alpha: np.ndarray, *, threshold: float = 0.95
+                        ) -> np.ndarray:
+    """Vectorised :meth:`PowerLawFit.saturation` (NaN where the curve does not rise, inf beyond range)."""
+    s_inf, a, alpha = (np.asarray(v, float) for v in (s_inf, a, alpha))
+    ok = (a > 0) & (s_inf > 0) & (alpha > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_n = np.log(a / ((1 - threshold) * s_inf)) / alpha
+    out = np.where(log_n < 700, np.exp(np.minimum(log_n, 700)), np.inf)
+    return np.where(ok, out, np.nan)

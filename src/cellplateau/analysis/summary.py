@@ -78,3 +78,43 @@ def composition(results: pd.DataFrame) -> pd.DataFrame:
     """Mean subset composition metrics per (strategy, fraction)."""
     r = results[results["task"] == "composition"]
     return (r.groupby(["metric", "strategy", "fraction"], observed=True)["value"].mean().reset_index())
+
+
+def scaling_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE, *, n_boot: int = 1000,
+                  seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Per curve (task, dataset, model, strategy): power law vs constant vs log-linear by AIC, and
+    bootstrap-over-seeds intervals (``n_boot`` resamples of the replicate runs at each size) for S_inf,
+    alpha and the saturation point by three rules, as corpus fractions: reference (any run > 95 % of the
+    best), seed mean, and fitted (the fit reaches 95 % of S_inf)."""
+    from cellplateau.analysis.bootstrap import percentile_interval, resample_matrix
+    from cellplateau.analysis.fits import compare_scaling, fit_power_law_many, saturation_from_fit
+
+    r = model_rows(results)
+    rows = []
+    for (task, dataset, model, strategy), g in r.groupby(["task", "dataset", "model", "strategy"], observed=True):
+        g = g[(g["metric"] == metric_for_task.get(task)) & g["n_cells"].notna() & g["value"].notna()]
+        sizes = g["n_cells"].to_numpy(float)
+        if len(np.unique(sizes)) < 3:
+            continue
+        scores = g["value"].to_numpy(float)
+        corpus = float(np.nanmax(g["n_cells"] / g["fraction"]))
+        cmp = compare_scaling(sizes, scores)
+        pl = cmp.power_law
+        idx = resample_matrix(sizes, n_boot, seed=seed)
+        boot = fit_power_law_many(sizes[idx], scores[idx])
+        draws = {"s_inf": boot["s_inf"], "alpha": boot["alpha"],
+                 "sat_fitted": saturation_from_fit(boot["s_inf"], boot["a"], boot["alpha"]) / corpus,
+                 "sat_reference": np.array([saturation_reference(sizes[i] / corpus, scores[i]) for i in idx]),
+                 "sat_seed_mean": np.array([saturation_seed_mean(sizes[i] / corpus, scores[i]) for i in idx])}
+        est = {"s_inf": pl.s_inf, "alpha": pl.alpha, "sat_fitted": pl.saturation() / corpus,
+               "sat_reference": saturation_reference(sizes / corpus, scores),
+               "sat_seed_mean": saturation_seed_mean(sizes / corpus, scores)}
+        row = {"task": task, "dataset": dataset, "model": model, "strategy": strategy,
+               "n_runs": len(scores), "best_model": cmp.best_model, "scaling_supported": cmp.scaling_supported,
+               "saturating": bool(cmp.best_model == "power_law" and not pl.at_bound and pl.a > 0),
+               "delta_aic_vs_constant": cmp.aic["constant"] - min(cmp.aic["power_law"], cmp.aic["loglinear"])}
+        for k, v in est.items():
+            lo, hi = percentile_interval(draws[k], level=level)
+            row[k], row[f"{k}_lo"], row[f"{k}_hi"] = v, lo, hi
+        rows.append(row)
+    return pd.DataFrame(rows)

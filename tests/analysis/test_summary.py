@@ -1,0 +1,36 @@
+import numpy as np
+import pandas as pd
+
+from cellplateau.analysis.summary import curves, saturation_table, scaling_table
+
+
+def _results(fn, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for strategy, f_of in (("random", fn), ("flat", lambda n: 0.6 + 0 * n)):
+        for frac in (0.01, 0.05, 0.1, 0.25, 0.5, 1.0):
+            for rep in range(3):
+                n = int(100_000 * frac)
+                rows.append({"strategy": strategy, "fraction": frac, "replicate": rep, "n_cells": n, "family": "pca",
+                             "model_size": "custom", "task": "knn_classification", "dataset": "d",
+                             "metric": "micro_f1", "value": f_of(n) + rng.normal(0, 0.005)})
+    return pd.DataFrame(rows)
+
+
+def test_scaling_table_separates_a_power_law_from_a_flat_curve():
+    r = _results(lambda n: 0.9 - 3.0 * n**-0.5)
+    t = scaling_table(r, n_boot=50).set_index("strategy")
+    assert t.loc["random", "scaling_supported"] and not t.loc["flat", "scaling_supported"]
+    assert abs(t.loc["random", "s_inf"] - 0.9) < 0.02
+    assert t.loc["random", "sat_fitted_lo"] <= t.loc["random", "sat_fitted"] <= t.loc["random", "sat_fitted_hi"]
+    true_sat = (3.0 / (0.05 * 0.9)) ** 2 / 100_000
+    assert t.loc["random", "sat_fitted_lo"] * 0.5 < true_sat < t.loc["random", "sat_fitted_hi"] * 2
+
+
+def test_curves_and_saturation_from_the_long_table():
+    r = _results(lambda n: 0.9 - 3.0 * n**-0.5)
+    c = curves(r)
+    assert set(c["n"]) == {3} and (c["se"] > 0).all()
+    sat = saturation_table(r).set_index("strategy")
+    assert sat.loc["flat", "saturation_seed_mean"] == 0.01
+    assert sat.loc["random", "saturation_seed_mean"] > 0.01
