@@ -34,3 +34,26 @@ def test_curves_and_saturation_from_the_long_table():
     sat = saturation_table(r).set_index("strategy")
     assert sat.loc["flat", "saturation_seed_mean"] == 0.01
     assert sat.loc["random", "saturation_seed_mean"] > 0.01
+
+
+def test_pareto_front_hand_case():
+    from cellplateau.analysis.summary import pareto_front
+
+    cost = np.array([1, 2, 3, 4, 5.0])
+    score = np.array([0.5, 0.4, 0.7, 0.7, 0.9])
+    assert list(pareto_front(cost, score)) == [True, False, True, False, True]
+
+
+def test_strategy_vs_random_interval_excludes_zero_only_for_a_real_gain():
+    from cellplateau.analysis.summary import strategy_vs_random
+
+    noise = np.random.default_rng(0).normal(0, 0.005, 5)
+    rows = []
+    for strategy, shift in (("random", 0.0), ("better", 0.05), ("same", 0.0)):
+        for rep in range(5):
+            rows.append({"strategy": strategy, "fraction": 0.1, "replicate": rep, "n_cells": 100, "family": "pca",
+                         "model_size": "custom", "task": "knn_classification", "dataset": "d", "metric": "micro_f1",
+                         "value": 0.6 + shift + noise[rep]})
+    t = strategy_vs_random(pd.DataFrame(rows), n_boot=500).set_index("strategy")
+    assert t.loc["better", "difference_lo"] > 0
+    assert t.loc["same", "difference_lo"] < 0 < t.loc["same", "difference_hi"]

@@ -25,7 +25,8 @@ def test_end_to_end_tiny_study(finished):
     plan = build_plan(ctx)
     # 3 strategies x 2 sub-100 % fractions x 2 seeds + 2 shared 100 % subsets; + 2 untrained controls a family
     assert len(plan.units["subset"]) == 14 and len(plan.units["train"]) == 28 + 4
-    assert len(summary.computed) == 1 + 14 + 32 + 1 + 32
+    assert len(plan.units["diversity"]) == 14
+    assert len(summary.computed) == 1 + 14 + 14 + 32 + 1 + 32
     r = pd.read_parquet(ctx.layout.results)
     knn = r[(r["task"] == "knn_classification") & (r["metric"] == "micro_f1")]
     models = knn[~knn["strategy"].isin(["baseline", "control"])]
@@ -48,6 +49,11 @@ def test_end_to_end_tiny_study(finished):
     comp = r[(r["task"] == "composition") & (r["metric"] == "type_entropy") & (r["fraction"] == 0.05)]
     by = comp.groupby("strategy")["value"].mean()
     assert by["celltype_reweighted"] > by["geometric_sketch"] > by["random"], by
+    div = r[r["task"] == "diversity"].pivot_table(index=["strategy", "fraction"], columns="metric", values="value")
+    assert {"shannon_entropy", "inverse_simpson", "vendi_rbf", "n_cell_type", "n_donor", "n_dataset"} <= set(div.columns)
+    small = div.xs(0.05, level="fraction")
+    assert small.loc["celltype_reweighted", "inverse_simpson"] > small.loc["random", "inverse_simpson"]
+    assert small.loc["geometric_sketch", "vendi_rbf"] > small.loc["random", "vendi_rbf"]
     html = (ctx.layout.report_dir / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 4 and "Learning saturation points" in html
 
@@ -55,7 +61,7 @@ def test_end_to_end_tiny_study(finished):
 def test_rerun_does_nothing_and_subsets_are_bit_identical(finished, tiny_atlas, tmp_path):
     spec, _ = finished
     again = run_study(spec, progress=False, log=lambda s: None)
-    assert again.computed == [] and again.skipped == 80
+    assert again.computed == [] and again.skipped == 94
     assert all(done == total for total, done in plan_summary(spec).values())
     # a fresh output folder from the same spec gives the same subsets, bit for bit
     other = load_spec(tiny_spec(tiny_atlas, tmp_path / "o", mae_steps=1, fractions=(0.05,), replicates=1))

@@ -51,3 +51,38 @@ def coverage(obs_subset, obs_corpus, columns=("cell_type", "tissue", "donor", "d
             out[f"n_{col}"] = float(obs_subset[col].nunique())
             out[f"n_{col}_corpus"] = float(obs_corpus[col].nunique())
     return out
+
+
+def subset_diversity(obs, subset: np.ndarray, *, label_key: str = "cell_type", embedding: np.ndarray | None = None,
+                     n_vendi: int = 1000, rare_below: float = 0.01, seed: int = 0) -> dict[str, float]:
+    """Diversity of one subset (rows ``subset`` of the corpus ``obs``).
+
+    Label metrics use ``label_key``: Shannon entropy (nats), inverse Simpson, types covered, rare-type
+    coverage (types below ``rare_below`` of the corpus). Coverage counts of tissues, donors and datasets.
+    Vendi score on ``embedding`` (corpus cells x PCs) for a seeded sample of up to ``n_vendi`` subset
+    cells, with an RBF kernel whose bandwidth is fixed from a seeded sample of the *corpus* (so scores
+    are comparable across subsets and not capped by the number of PCs).
+    """
+    rng = np.random.default_rng(seed)
+    out: dict[str, float] = {}
+    if label_key in obs.columns:
+        labels = obs[label_key].astype(str).to_numpy()
+        sub = labels[subset]
+        out["shannon_entropy"] = shannon_entropy(sub)
+        out["inverse_simpson"] = inverse_simpson(sub)
+        codes, counts = np.unique(labels, return_counts=True)
+        rare = set(codes[counts / counts.sum() < rare_below])
+        present = set(np.unique(sub))
+        out["types_covered"] = len(present) / len(codes)
+        out["rare_types_covered"] = len(present & rare) / len(rare) if rare else float("nan")
+    out.update({k: v for k, v in coverage(obs.iloc[subset], obs).items() if not k.endswith("_corpus")})
+    if embedding is not None:
+        ref = np.sort(rng.choice(embedding.shape[0], size=min(1000, embedding.shape[0]), replace=False))
+        E = np.asarray(embedding[ref], float)
+        sq = (E**2).sum(1)
+        d2 = np.maximum(sq[:, None] + sq[None, :] - 2 * E @ E.T, 0)
+        gamma = 1.0 / max(np.median(d2[np.triu_indices_from(d2, 1)]), 1e-12)
+        pick = np.sort(rng.choice(subset, size=min(n_vendi, len(subset)), replace=False))
+        out["vendi_rbf"] = vendi_score(rbf_kernel(np.asarray(embedding[pick], float), gamma=gamma))
+        out["vendi_sample"] = float(len(pick))
+    return out

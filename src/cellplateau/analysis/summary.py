@@ -10,7 +10,7 @@ from cellplateau.analysis.saturation import saturation_reference, saturation_see
 HEADLINE = {"knn_classification": "micro_f1"}
 
 
-NON_EVAL_TASKS = ("composition", "pretraining", "selection")
+NON_EVAL_TASKS = ("composition", "diversity", "pretraining", "selection")
 
 
 def with_model(results: pd.DataFrame) -> pd.DataFrame:
@@ -109,8 +109,9 @@ def scaling_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADL
         est = {"s_inf": pl.s_inf, "alpha": pl.alpha, "sat_fitted": pl.saturation() / corpus,
                "sat_reference": saturation_reference(sizes / corpus, scores),
                "sat_seed_mean": saturation_seed_mean(sizes / corpus, scores)}
-        row = {"task": task, "dataset": dataset, "model": model, "strategy": strategy,
-               "n_runs": len(scores), "best_model": cmp.best_model, "scaling_supported": cmp.scaling_supported,
+        row = {"task": task, "dataset": dataset, "model": model, "strategy": strategy, "corpus_cells": corpus,
+               "fit_a": pl.a, "n_runs": len(scores), "best_model": cmp.best_model,
+               "scaling_supported": cmp.scaling_supported,
                "saturating": bool(cmp.best_model == "power_law" and not pl.at_bound and pl.a > 0),
                "delta_aic_vs_constant": cmp.aic["constant"] - min(cmp.aic["power_law"], cmp.aic["loglinear"])}
         for k, v in est.items():
@@ -118,3 +119,65 @@ def scaling_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADL
             row[k], row[f"{k}_lo"], row[f"{k}_hi"] = v, lo, hi
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def strategy_vs_random(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE, *, n_boot: int = 1000,
+                       seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Does a diversity-aware strategy beat random at the same size? Mean difference (strategy - random)
+    per (task, dataset, model, fraction < 1) with a bootstrap interval over seeds (runs resampled within
+    each arm), plus the mean Vendi score and inverse Simpson of both arms' subsets."""
+    from cellplateau.analysis.bootstrap import percentile_interval
+
+    r = model_rows(results)
+    r = r[np.array([metric_for_task.get(t) == m for t, m in zip(r["task"], r["metric"])], bool)
+          & (r["fraction"] < 1.0).to_numpy()]
+    div = results[results["task"] == "diversity"]
+    div = div.pivot_table(index=["strategy", "fraction"], columns="metric", values="value", aggfunc="mean")
+    rng = np.random.default_rng(seed)
+    rows = []
+    for (task, dataset, model, frac), g in r.groupby(["task", "dataset", "model", "fraction"], observed=True):
+        base = g.loc[g["strategy"] == "random", "value"].to_numpy(float)
+        if len(base) == 0:
+            continue
+        for strategy, h in g[g["strategy"] != "random"].groupby("strategy"):
+            v = h["value"].to_numpy(float)
+            draws = np.array([rng.choice(v, len(v)).mean() - rng.choice(base, len(base)).mean()
+                              for _ in range(n_boot)])
+            lo, hi = percentile_interval(draws, level=level)
+            row = {"task": task, "dataset": dataset, "model": model, "fraction": frac, "strategy": strategy,
+                   "difference": float(v.mean() - base.mean()), "difference_lo": lo, "difference_hi": hi,
+                   "n_runs": len(v)}
+            for metric in ("vendi_rbf", "inverse_simpson"):
+                if metric in div.columns:
+                    row[f"{metric}_strategy"] = div[metric].get((strategy, frac), np.nan)
+                    row[f"{metric}_random"] = div[metric].get(("random", frac), np.nan)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def pareto_front(cost: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Boolean mask of the points no other point beats on both lower cost and higher score."""
+    cost, score = np.asarray(cost, float), np.asarray(score, float)
+    order = np.lexsort((-score, cost))
+    mask = np.zeros(len(cost), bool)
+    best = -np.inf
+    for i in order:
+        if score[i] > best:
+            mask[i] = True
+            best = score[i]
+    return mask
+
+
+def compute_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE) -> pd.DataFrame:
+    """Mean headline score against median training FLOPs per (task, dataset, model, strategy, fraction),
+    with the Pareto frontier per (task, dataset)."""
+    r = with_model(results)
+    fit = r[(r["task"] == "pretraining") & (r["metric"] == "flops") & (r["strategy"] != "control")]
+    flops = fit.groupby(["model", "strategy", "fraction"], observed=True)["value"].median().rename("flops")
+    c = curves(results, metric_for_task)
+    c = c.join(flops, on=["model", "strategy", "fraction"])
+    c["pareto"] = False
+    for _, g in c.groupby(["task", "dataset"]):
+        ok = g["flops"].notna()
+        c.loc[g.index[ok], "pareto"] = pareto_front(g.loc[ok, "flops"], g.loc[ok, "mean"])
+    return c

@@ -24,7 +24,7 @@ def _color(strategy: str, i: int) -> str:
 
 
 def scaling_curves(curves: pd.DataFrame, baselines: pd.DataFrame, *, task: str, dataset: str,
-                   controls: pd.DataFrame | None = None):
+                   controls: pd.DataFrame | None = None, fits: pd.DataFrame | None = None):
     """Score vs fraction per strategy (mean +- SE over seeds), one panel per model, log x axis.
 
     Baselines and each model's untrained control are horizontal lines."""
@@ -41,6 +41,14 @@ def scaling_curves(curves: pd.DataFrame, baselines: pd.DataFrame, *, task: str, 
             ax.plot(g["fraction"], g["mean"], marker="o", color=col, label=strategy)
             se = g["se"].fillna(0).to_numpy()
             ax.fill_between(g["fraction"], g["mean"] - se, g["mean"] + se, color=col, alpha=0.2)
+            if fits is not None and not fits.empty:
+                f = fits[(fits["task"] == task) & (fits["dataset"] == dataset) & (fits["model"] == fam)
+                         & (fits["strategy"] == strategy)]
+                if len(f):
+                    f = f.iloc[0]
+                    xf = np.geomspace(g["fraction"].min(), g["fraction"].max(), 100)
+                    ax.plot(xf, f["s_inf"] - f["fit_a"] * (xf * f["corpus_cells"]) ** -f["alpha"], color=col,
+                            ls="--", lw=1, alpha=0.8)
         for row in b.itertuples():
             colr, ls = BASELINE_STYLES.get(row.family, ("#777777", "--"))
             ax.axhline(row.value, color=colr, ls=ls, lw=1, label=row.family.removeprefix("baseline:"))
@@ -95,5 +103,31 @@ def composition_plot(comp: pd.DataFrame, metrics=("rare_cell_share", "rare_types
         ax.set_title(m)
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def diversity_plot(div: pd.DataFrame, metrics=("vendi_rbf", "inverse_simpson", "rare_types_covered")):
+    """Subset diversity vs fraction per strategy (mean over seeds)."""
+    return composition_plot(div, metrics=metrics)
+
+
+def pareto_plot(table: pd.DataFrame, *, task: str, dataset: str):
+    """Mean score vs training FLOPs (log) per model and strategy; the Pareto frontier joined by a line."""
+    plt = _plt()
+    t = table[(table["task"] == task) & (table["dataset"] == dataset) & table["flops"].notna()]
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    markers = dict(zip(sorted(t["model"].unique()), "osD^v<>p*"))
+    for i, ((model, strategy), g) in enumerate(t.groupby(["model", "strategy"])):
+        ax.scatter(g["flops"], g["mean"], color=_color(strategy, i), marker=markers.get(model, "o"), s=28,
+                   label=f"{model} / {strategy}", alpha=0.85)
+    front = t[t["pareto"]].sort_values("flops")
+    ax.plot(front["flops"], front["mean"], color="black", lw=1, label="Pareto frontier")
+    ax.set_xscale("log")
+    ax.set_xlabel("training FLOPs (analytical estimate)")
+    ax.set_ylabel(t["metric"].iloc[0] if len(t) else "score")
+    ax.set_title(f"score vs compute: {task} on {dataset}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
     return fig

@@ -1,89 +1,202 @@
-"""A self-contained HTML report (figures embedded as base64 PNG), rebuilt from results alone."""
+"""A self-contained HTML report (figures embedded as base64 PNG), rebuilt from results alone.
+
+Beside ``report.html`` it writes every figure as PNG and SVG (``figures/``) and every table as CSV
+(``tables/``). The overview answers the study's questions in sentences generated from the numbers.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
 import io
+import re
 import time
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from cellplateau._io import atomic_write_text
+from cellplateau._io import atomic_write_bytes, atomic_write_text
 from cellplateau.analysis import summary
 from cellplateau.report import figures
 
-CSS = """body{font-family:system-ui,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
+CSS = """body{font-family:system-ui,sans-serif;max-width:1250px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em}th,td{border:1px solid #ddd;padding:3px 8px;
-text-align:right}th{background:#f4f4f4}img{max-width:100%}h2{border-bottom:1px solid #ddd;padding-bottom:4px}
-.note{color:#555;font-size:14px}"""
+text-align:right}th{background:#f4f4f4;cursor:pointer;user-select:none}th:hover{background:#e8e8e8}
+img{max-width:100%}h2{border-bottom:1px solid #ddd;padding-bottom:4px}.note{color:#555;font-size:14px}
+.overview li{margin:0.3em 0}"""
+
+SORT_JS = """document.querySelectorAll('table.sortable').forEach(function(t){
+t.querySelectorAll('th').forEach(function(th,i){th.addEventListener('click',function(){
+var rows=Array.from(t.tBodies[0].rows),asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';
+rows.sort(function(a,b){var x=a.cells[i].innerText,y=b.cells[i].innerText,nx=parseFloat(x),ny=parseFloat(y);
+var c=(!isNaN(nx)&&!isNaN(ny))?nx-ny:x.localeCompare(y);return asc?c:-c;});
+rows.forEach(function(r){t.tBodies[0].appendChild(r);});});});});"""
 
 
-def _img(fig) -> str:
-    import matplotlib.pyplot as plt
+class _Writer:
+    """Collects figures (embedded + written beside the report) and tables (HTML + CSV)."""
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return f'<img src="data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}">'
+    def __init__(self, folder: Path | None):
+        self.folder = folder
+        self.n = 0
+
+    def img(self, fig, name: str) -> str:
+        import matplotlib.pyplot as plt
+
+        self.n += 1
+        slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{self.n:02d}_{name}")
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        if self.folder is not None:
+            atomic_write_bytes(self.folder / "figures" / f"{slug}.png", buf.getvalue())
+            svg = io.BytesIO()
+            fig.savefig(svg, format="svg", bbox_inches="tight")
+            atomic_write_bytes(self.folder / "figures" / f"{slug}.svg", svg.getvalue())
+        plt.close(fig)
+        data = base64.b64encode(buf.getvalue()).decode()
+        return f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
+
+    def table(self, df: pd.DataFrame, name: str, floatfmt: str = "{:.3f}") -> str:
+        if self.folder is not None:
+            atomic_write_text(self.folder / "tables" / f"{name}.csv", df.to_csv(index=False))
+        return df.to_html(index=False, float_format=lambda v: floatfmt.format(v), na_rep="–", border=0,
+                          classes="sortable")
 
 
-def _table(df: pd.DataFrame, floatfmt: str = "{:.3f}") -> str:
-    return df.to_html(index=False, float_format=lambda v: floatfmt.format(v), na_rep="–", border=0)
+def _pct(v: float) -> str:
+    if not np.isfinite(v):
+        return "–"
+    if v > 1:
+        return ">100%"
+    return f"{v:.1%}" if v < 0.1 else f"{v:.0%}"
 
 
-def render(results: pd.DataFrame, *, title: str) -> str:
+def _ci(est: float, lo: float, hi: float, pct: bool) -> str:
+    f = _pct if pct else (lambda v: f"{v:.3f}" if np.isfinite(v) else "–")
+    if not np.isfinite(est):
+        return "–"
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return f(est)
+    return f"{f(est)} [{f(lo)}, {f(hi)}]"
+
+
+def interval_table(fits: pd.DataFrame) -> pd.DataFrame:
+    out = fits[["model", "strategy", "task", "dataset", "best_model", "scaling_supported", "saturating"]].copy()
+    for k, pct in (("s_inf", False), ("alpha", False), ("sat_reference", True), ("sat_seed_mean", True),
+                   ("sat_fitted", True)):
+        out[k] = [_ci(e, lo, hi, pct) for e, lo, hi in zip(fits[k], fits[f"{k}_lo"], fits[f"{k}_hi"])]
+    return out
+
+
+def overview(fits: pd.DataFrame, vs_random: pd.DataFrame) -> list[str]:
+    """Sentences answering: where does it saturate, how sure are we, does scaling hold, does diversity beat size."""
+    out = []
+    for (model, task, dataset), g in fits.groupby(["model", "task", "dataset"]):
+        sat = "; ".join(f"{r.strategy} {_ci(r.sat_seed_mean, r.sat_seed_mean_lo, r.sat_seed_mean_hi, True)}"
+                        for r in g.itertuples())
+        sup = g[g["scaling_supported"]]["strategy"].tolist()
+        sat_fit = g[g["saturating"]]["strategy"].tolist()
+        scaling = ("no strategy scales beyond a constant (AIC)" if not sup else
+                   f"data scaling is supported for {', '.join(sup)}"
+                   + (f", saturating (power law preferred) for {', '.join(sat_fit)}" if sat_fit else
+                      ", with no saturation resolved within the sizes studied"))
+        out.append(f"<b>{html.escape(model)}</b>, {html.escape(task)} on {html.escape(dataset)}: performance "
+                   f"reaches 95 % of its best (seed-mean rule, 95 % bootstrap interval) at {sat}; {scaling}.")
+    if not vs_random.empty:
+        smallest = vs_random[vs_random["fraction"] == vs_random["fraction"].min()]
+        for (model, strategy), g in smallest.groupby(["model", "strategy"]):
+            wins = int((g["difference_lo"] > 0).sum())
+            losses = int((g["difference_hi"] < 0).sum())
+            diffs = ", ".join(f"{r.dataset} {r.difference:+.3f} [{r.difference_lo:+.3f}, {r.difference_hi:+.3f}]"
+                              for r in g.itertuples())
+            out.append(f"At {_pct(float(g['fraction'].iloc[0]))} of the corpus, <b>{html.escape(strategy)}</b> vs "
+                       f"random with {html.escape(model)}: better on {wins}, worse on {losses} of {len(g)} datasets "
+                       f"(difference in the headline metric, 95 % interval: {html.escape(diffs)}).")
+    return out
+
+
+def render(results: pd.DataFrame, *, title: str, folder: Path | None = None, n_boot: int = 1000) -> str:
+    w = _Writer(folder)
     curves = summary.curves(results)
     base = summary.baselines(results)
     sat = summary.saturation_table(results)
     comp = summary.composition(results)
     ctl = summary.controls(results)
+    fits = summary.scaling_table(results, n_boot=n_boot)
+    vs_random = summary.strategy_vs_random(results, n_boot=n_boot)
+    compute = summary.compute_table(results)
+    div = results[results["task"] == "diversity"]
+    div = div.groupby(["metric", "strategy", "fraction"], observed=True)["value"].mean().reset_index()
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
-             f"<p class='note'>Built {time.strftime('%Y-%m-%d %H:%M')} from {len(results)} result records. "
-             "Curves show the mean over seeds with ± 1 standard error; horizontal lines are model-free "
-             "baselines on the same split. Saturation: smallest fraction at which some run (reference rule) "
-             "or the seed mean (seed-mean rule) exceeds 95 % of the best.</p>"]
+             f"<p class='note'>Built {time.strftime('%Y-%m-%d %H:%M')} from {len(results)} result records. Curves: "
+             "mean over seeds ± 1 standard error, dashed lines the fitted power law; horizontal lines: model-free "
+             "baselines on the same split and each model's untrained control. Intervals: 95 % bootstrap over seeds "
+             f"({n_boot} resamples).</p>"]
+    if not fits.empty:
+        parts.append("<h2>Overview</h2><ul class='overview'>"
+                     + "".join(f"<li>{s}</li>" for s in overview(fits, vs_random)) + "</ul>")
     if not sat.empty:
         parts.append("<h2>Learning saturation points</h2>")
-        parts.append(_img(figures.saturation_heatmap(sat, rule="saturation_reference")))
-        parts.append(_img(figures.saturation_heatmap(sat, rule="saturation_seed_mean")))
-        parts.append(_table(sat))
+        parts.append(w.img(figures.saturation_heatmap(sat, rule="saturation_reference"), "saturation_reference"))
+        parts.append(w.img(figures.saturation_heatmap(sat, rule="saturation_seed_mean"), "saturation_seed_mean"))
+    if not fits.empty:
+        parts.append("<h2>Scaling fits and saturation with intervals</h2><p class='note'>Robust (Huber) fit of "
+                     "S(N) = S_inf − A·N<sup>−α</sup> in pretraining cells, compared by AIC with a constant "
+                     "(no scaling) and a log-linear model. Saturation as corpus fractions by the reference rule "
+                     "(any run &gt; 95 % of the best), the seed-mean rule and the fitted rule "
+                     "(the fit reaches 95 % of S_inf).</p>")
+        parts.append(w.table(interval_table(fits), "scaling_fits"))
     for (task, dataset), _ in curves.groupby(["task", "dataset"]):
         parts.append(f"<h2>{html.escape(task)} — {html.escape(dataset)}</h2>")
-        parts.append(_img(figures.scaling_curves(curves, base, task=task, dataset=dataset, controls=ctl)))
+        parts.append(w.img(figures.scaling_curves(curves, base, task=task, dataset=dataset, controls=ctl, fits=fits),
+                           f"curves_{task}_{dataset}"))
         wide = curves[(curves["task"] == task) & (curves["dataset"] == dataset)].pivot_table(
             index=["model", "fraction"], columns="strategy", values="mean").reset_index()
         c = ctl[(ctl["task"] == task) & (ctl["dataset"] == dataset)]
         if not c.empty:
             wide = pd.concat([wide, c.assign(fraction=0.0).pivot_table(index=["model", "fraction"], values="value")
                               .rename(columns={"value": "untrained"}).reset_index()], ignore_index=True)
-        parts.append(_table(wide))
-    if not comp.empty:
-        parts.append("<h2>Subset composition (diversity)</h2>")
-        parts.append("<p class='note'>Rare types: below 1 % of the corpus. types_covered: share of corpus cell "
-                     "types with at least one cell in the subset; type_entropy: normalised Shannon entropy.</p>")
-        parts.append(_img(figures.composition_plot(comp)))
-        parts.append(_table(comp.pivot_table(index=["strategy", "fraction"], columns="metric",
-                                             values="value").reset_index()))
-    fit = summary.with_model(results[(results["task"] == "pretraining") & (results["strategy"] != "control")])
-    if not fit.empty:
-        parts.append("<h2>Compute</h2>")
-        parts.append("<p class='note'>Median over strategies and seeds. flops: analytical training estimate; "
-                     "data_wait_s: time the training loop waited for batches; peak_rss_mb: peak memory of the "
-                     "training process.</p>")
-        comp_tab = fit.pivot_table(index=["model", "fraction"], columns="metric", values="value",
-                                   aggfunc="median").reset_index()
-        parts.append(_table(comp_tab, "{:.4g}"))
+        parts.append(w.table(wide, f"curves_{task}_{dataset}"))
+    if not div.empty or not comp.empty:
+        parts.append("<h2>Diversity of the subsets</h2><p class='note'>Vendi score: RBF kernel on corpus PCs, "
+                     "bandwidth fixed from a corpus sample (comparable across subsets, not capped by the number "
+                     "of PCs); inverse Simpson: effective number of cell types; rare types: below 1 % of the "
+                     "corpus.</p>")
+        if not div.empty:
+            parts.append(w.img(figures.diversity_plot(div), "diversity"))
+            parts.append(w.table(div.pivot_table(index=["strategy", "fraction"], columns="metric",
+                                                 values="value").reset_index(), "diversity"))
+        if not comp.empty:
+            parts.append(w.img(figures.composition_plot(comp), "composition"))
+        if not vs_random.empty:
+            parts.append("<h3>Diversity-aware strategies vs random at equal size</h3>")
+            vr = vs_random.copy()
+            vr["difference [95% CI]"] = [f"{d:+.3f} [{lo:+.3f}, {hi:+.3f}]" for d, lo, hi in
+                                         zip(vr["difference"], vr["difference_lo"], vr["difference_hi"])]
+            cols = ["task", "dataset", "model", "fraction", "strategy", "difference [95% CI]"]
+            cols += [c for c in vr.columns if c.startswith(("vendi", "inverse"))]
+            parts.append(w.table(vr[cols], "strategy_vs_random"))
+    if compute["flops"].notna().any():
+        parts.append("<h2>Compute</h2><p class='note'>Analytical training FLOPs (6 x parameters x examples for dense "
+                     "networks, plus attention for transformers); the frontier joins the runs no other run beats "
+                     "with fewer FLOPs.</p>")
+        for (task, dataset), _ in compute.groupby(["task", "dataset"]):
+            parts.append(w.img(figures.pareto_plot(compute, task=task, dataset=dataset), f"pareto_{task}_{dataset}"))
+        fit = summary.with_model(results[(results["task"] == "pretraining") & (results["strategy"] != "control")])
+        parts.append(w.table(fit.pivot_table(index=["model", "fraction"], columns="metric", values="value",
+                                             aggfunc="median").reset_index(), "compute", "{:.4g}"))
     if not base.empty:
         parts.append("<h2>Baselines</h2>")
-        parts.append(_table(base))
-    parts.append("</body></html>")
+        parts.append(w.table(base, "baselines"))
+    parts.append(f"<script>{SORT_JS}</script></body></html>")
     return "\n".join(parts)
 
 
 def write_report(ctx, results: pd.DataFrame) -> str:
-    """Write ``report/report.html`` (atomically) and return its path."""
-    path = ctx.layout.report_dir / "report.html"
-    atomic_write_text(path, render(results, title=f"cellplateau study: {ctx.spec.name}"))
+    """Write ``report/report.html`` (atomically) with figures and tables beside it; return its path."""
+    folder = ctx.layout.report_dir
+    path = folder / "report.html"
+    atomic_write_text(path, render(results, title=f"cellplateau study: {ctx.spec.name}", folder=folder))
     return str(path)

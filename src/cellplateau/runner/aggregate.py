@@ -45,6 +45,11 @@ def build_results(ctx: StudyContext, plan: Plan) -> pd.DataFrame:
         for metric, value in m.get("composition", {}).items():
             rows.append({**sub, "family": "-", "model_size": "-", "task": "composition", "dataset": "corpus",
                          "metric": metric, "value": value})
+        dpath = lay.diversity(plan.diversity.get(ref.subset_key, ""))
+        if dpath.exists():
+            for metric, value in json.loads(dpath.read_text())["metrics"].items():
+                rows.append({**sub, "family": "-", "model_size": "-", "task": "diversity", "dataset": "corpus",
+                             "metric": metric, "value": value})
         rows.append({**sub, "family": "-", "model_size": "-", "task": "selection", "dataset": "corpus",
                      "metric": "select_time_s", "value": m.get("select_time_s", np.nan)})
         for fam in spec.families:

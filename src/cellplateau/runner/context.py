@@ -29,6 +29,9 @@ class Layout:
     def model(self, key: str) -> Path:
         return self.artifacts / "models" / key
 
+    def diversity(self, key: str) -> Path:
+        return self.artifacts / "diversity" / f"{key}.json"
+
     def evaluation(self, key: str) -> Path:
         return self.artifacts / "evaluations" / f"{key}.parquet"
 

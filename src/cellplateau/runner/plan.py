@@ -33,6 +33,7 @@ class Plan:
     # (subset_key, family label) -> model key; (family label, replicate) -> untrained control key
     models: dict[tuple[str, str], str] = field(default_factory=dict)
     controls: dict[tuple[str, int], str] = field(default_factory=dict)
+    diversity: dict[str, str] = field(default_factory=dict)     # subset key -> diversity unit key
 
     def all_units(self) -> list[Unit]:
         return [u for s in STAGES for u in self.units[s]]
@@ -79,6 +80,11 @@ def build_plan(ctx: StudyContext) -> Plan:
             key = unit_key("sketch_embedding", fp, params)
             embed_keys[s.name] = key
             plan.add(Unit("sketch_embedding", key, f"PC embedding ({s.n_pcs} PCs)", params))
+    if sel.diversity and not embed_keys:
+        params = {"n_pcs": 50, "n_hvg": 2000, "pca_sample": 50_000, "seed": derive_seed(spec.seed, "sketch-embedding")}
+        key = unit_key("sketch_embedding", fp, params)
+        plan.add(Unit("sketch_embedding", key, "PC embedding (50 PCs) for diversity", params))
+    diversity_embedding = plan.units["sketch_embedding"][0].key if plan.units["sketch_embedding"] else None
     label_key = next((getattr(s, "label_key", None) for s in sel.strategies if hasattr(s, "label_key")), "cell_type")
     for s in sel.strategies:
         for f in sel.fractions:
@@ -94,6 +100,13 @@ def build_plan(ctx: StudyContext) -> Plan:
                 deps = (params["embedding_key"],) if params["embedding_key"] else ()
                 plan.add(Unit("subset", key, f"subset {name} {_fmt_fraction(f)} r{r}", params, deps))
                 plan.subset_refs.append(SubsetRef(s.name, f, r, key))
+                if sel.diversity:
+                    dparams = {"subset_key": key, "embedding_key": diversity_embedding, "label_key": label_key,
+                               "seed": derive_seed(spec.seed, "diversity", name, f, r)}
+                    dkey = unit_key("diversity", dparams)
+                    plan.diversity[key] = dkey
+                    plan.add(Unit("diversity", dkey, f"diversity {name} {_fmt_fraction(f)} r{r}", dparams,
+                                  (key, diversity_embedding)))
     for fam in spec.families:
         label = family_label(fam)
         for r in range(sel.replicates if spec.controls else 0):

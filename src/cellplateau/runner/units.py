@@ -31,12 +31,12 @@ class Unit:
 
     def path(self, ctx: StudyContext):
         lay = ctx.layout
-        return {"sketch_embedding": lay.sketch_embedding, "subset": lay.subset, "train": lay.model,
-                "evaluate": lay.evaluation, "baseline": lay.evaluation}[self.kind](self.key)
+        return {"sketch_embedding": lay.sketch_embedding, "subset": lay.subset, "diversity": lay.diversity,
+                "train": lay.model, "evaluate": lay.evaluation, "baseline": lay.evaluation}[self.kind](self.key)
 
     def done(self, ctx: StudyContext) -> bool:
         p = self.path(ctx)
-        return (p / "DONE").exists() if p.suffix != ".parquet" else p.exists()
+        return p.exists() if p.suffix in (".parquet", ".json") else (p / "DONE").exists()
 
 
 # ---------------------------------------------------------------- sketch embedding
@@ -105,6 +105,18 @@ def run_subset(ctx: StudyContext, unit: Unit) -> None:
     path = unit.path(ctx)
     write_subset(path, indices, is_val, manifest)
     (path / "DONE").touch()
+
+
+def run_diversity(ctx: StudyContext, unit: Unit) -> None:
+    from cellplateau.analysis.diversity import subset_diversity
+    from cellplateau.selection.subset import load_subset
+
+    p = unit.params
+    subset = load_subset(ctx.layout.subset(p["subset_key"]))
+    embedding = np.load(ctx.layout.sketch_embedding(p["embedding_key"]) / "embedding.npy", mmap_mode="r")
+    metrics = subset_diversity(ctx.store.obs, subset.indices, label_key=p["label_key"], embedding=embedding,
+                               seed=p["seed"])
+    atomic_write_json(unit.path(ctx), {"params": p, "metrics": metrics})
 
 
 # ---------------------------------------------------------------- training
@@ -187,9 +199,9 @@ def run_baseline(ctx: StudyContext, unit: Unit) -> None:
     _records_to_parquet(unit.path(ctx), records)
 
 
-RUNNERS = {"sketch_embedding": run_sketch_embedding, "subset": run_subset, "train": run_train,
-           "evaluate": run_evaluate, "baseline": run_baseline}
-STAGES = ("sketch_embedding", "subset", "train", "baseline", "evaluate")
+RUNNERS = {"sketch_embedding": run_sketch_embedding, "subset": run_subset, "diversity": run_diversity,
+           "train": run_train, "evaluate": run_evaluate, "baseline": run_baseline}
+STAGES = ("sketch_embedding", "subset", "diversity", "train", "baseline", "evaluate")
 
 
 def run_unit(ctx: StudyContext, unit: Unit) -> None:
