@@ -49,3 +49,11 @@ def test_simulate_plan_and_report_commands(tmp_path, tiny_atlas):
     assert _cli("run", spec, "--no-progress").returncode == 0
     res = _cli("report", spec)
     assert res.returncode == 0 and "report.html" in res.stdout
+    other = tiny_spec(tiny_atlas, tmp_path / "study2", mae_steps=5, fractions=(0.3,), replicates=1)
+    assert _cli("report", spec, "--compare", other).returncode == 2      # the second study has no results yet
+    assert _cli("run", other, "--no-progress").returncode == 0
+    res = _cli("report", spec, "--compare", other)
+    assert res.returncode == 0, res.stderr
+    (folder,) = (tmp_path / "study" / "report").glob("compare_*")
+    html = (folder / "report.html").read_text()
+    assert "tiny:pca" in html and "tiny(2):pca" in html

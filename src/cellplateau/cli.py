@@ -133,18 +133,25 @@ def run(
 
 
 @app.command()
-def report(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -> None:
-    """Rebuild the report from the results table alone."""
+def report(
+    spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")],
+    compare: Annotated[Optional[Path], typer.Option(help="a second study's spec to compare against")] = None,
+) -> None:
+    """Rebuild the report from the results table alone (optionally side by side with a second study)."""
     import pandas as pd
 
-    from cellplateau.report.html import write_report
+    from cellplateau.report.html import write_comparison, write_report
     from cellplateau.runner.context import StudyContext
 
-    spec = _load(spec_path)
-    ctx = StudyContext(spec)
-    if not ctx.layout.results.exists():
-        _fail(f"{ctx.layout.results}: no results table; run the study first")
-    path = write_report(ctx, pd.read_parquet(ctx.layout.results))
+    ctxs = [StudyContext(_load(p)) for p in ([spec_path] + ([compare] if compare else []))]
+    for ctx in ctxs:
+        if not ctx.layout.results.exists():
+            _fail(f"{ctx.layout.results}: no results table; run the study {ctx.spec.name!r} first")
+    tables = [pd.read_parquet(ctx.layout.results) for ctx in ctxs]
+    if compare is None:
+        path = write_report(ctxs[0], tables[0])
+    else:
+        path = write_comparison(ctxs[0], ctxs[1], tables[0], tables[1])
     console.print(f"report: {path}")
 
 

@@ -200,3 +200,17 @@ def write_report(ctx, results: pd.DataFrame) -> str:
     path = folder / "report.html"
     atomic_write_text(path, render(results, title=f"cellplateau study: {ctx.spec.name}", folder=folder))
     return str(path)
+
+
+def write_comparison(ctx_a, ctx_b, results_a: pd.DataFrame, results_b: pd.DataFrame) -> str:
+    """One report over two studies: every model is named ``study:model`` so each section compares them."""
+    a, b = ctx_a.spec.name, ctx_b.spec.name
+    if a == b:
+        b = f"{b}(2)"
+    both = pd.concat([results_a.assign(family=a + ":" + results_a["family"].astype(str)),
+                      results_b.assign(family=b + ":" + results_b["family"].astype(str))], ignore_index=True)
+    both.loc[both["strategy"] == "baseline", "family"] = both["family"]
+    folder = ctx_a.layout.report_dir / f"compare_{re.sub(r'[^A-Za-z0-9_.-]+', '_', b)}"
+    path = folder / "report.html"
+    atomic_write_text(path, render(both, title=f"cellplateau: {a} vs {b}", folder=folder))
+    return str(path)
