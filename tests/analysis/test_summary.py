@@ -57,3 +57,23 @@ def test_strategy_vs_random_interval_excludes_zero_only_for_a_real_gain():
     t = strategy_vs_random(pd.DataFrame(rows), n_boot=500).set_index("strategy")
     assert t.loc["better", "difference_lo"] > 0
     assert t.loc["same", "difference_lo"] < 0 < t.loc["same", "difference_hi"]
+
+
+def test_joint_table_from_the_long_table():
+    from cellplateau.analysis.summary import joint_table
+
+    rows = []
+    for size, P in (("s", 1e5), ("m", 1e6)):
+        for f in (0.01, 0.1, 0.5, 1.0):
+            for rep in range(2):
+                key, n = f"{size}{f}{rep}", int(1e5 * f)
+                base = dict(strategy="random", fraction=f, replicate=rep, n_cells=n, family="mae", model_size=size,
+                            model_key=key)
+                rows.append({**base, "task": "knn_classification", "dataset": "d", "metric": "micro_f1",
+                             "value": 0.9 - 0.3 * (n / 1e3) ** -0.5 - 0.2 * (P / 1e5) ** -0.3})
+                rows.append({**base, "task": "pretraining", "dataset": "corpus", "metric": "n_params", "value": P})
+                rows.append({**base, "task": "pretraining", "dataset": "corpus", "metric": "flops", "value": 6 * P * n})
+    t = joint_table(pd.DataFrame(rows))
+    assert len(t) == 3 and t["score"].is_monotonic_increasing
+    assert abs(t["exp_data"].iloc[0] - 0.5) < 0.05      # (with two model sizes the size exponent is not identified)
+    assert t["n_cells"].max() <= 1e5 + 1

@@ -181,3 +181,31 @@ def compute_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADL
         ok = g["flops"].notna()
         c.loc[g.index[ok], "pareto"] = pareto_front(g.loc[ok, "flops"], g.loc[ok, "mean"])
     return c
+
+
+def joint_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE) -> pd.DataFrame:
+    """Where a family was run at several sizes: the joint fit S(N, P) per (task, dataset, family, strategy)
+    and the best (P, N) for three compute budgets spanning the FLOPs the study spent."""
+    from cellplateau.analysis.joint import best_allocation, fit_joint
+
+    r = with_model(results)
+    fit = r[(r["task"] == "pretraining") & (r["strategy"] != "control")]
+    params = fit[fit["metric"] == "n_params"].groupby("model_key")["value"].first()
+    flops = fit[fit["metric"] == "flops"]["value"]
+    ev = model_rows(results)
+    ev = ev[[metric_for_task.get(t) == m for t, m in zip(ev["task"], ev["metric"])]]
+    rows = []
+    for (task, dataset, family, strategy), g in ev.groupby(["task", "dataset", "family", "strategy"], observed=True):
+        if g["model_size"].nunique() < 2:
+            continue
+        p = g["model_key"].map(params).to_numpy(float)
+        try:
+            jf = fit_joint(g["n_cells"].to_numpy(float), p, g["value"].to_numpy(float))
+        except ValueError:
+            continue
+        corpus = float(np.nanmax(g["n_cells"] / g["fraction"]))
+        for budget in np.geomspace(max(flops.min(), 1.0), max(flops.max(), 1.0), 3):
+            alloc = best_allocation(jf, budget, p_range=(np.nanmin(p), np.nanmax(p)), n_max=corpus)
+            rows.append({"task": task, "dataset": dataset, "family": family, "strategy": strategy,
+                         "exp_data": jf.a, "exp_params": jf.b, "s_max": jf.e, **alloc})
+    return pd.DataFrame(rows)

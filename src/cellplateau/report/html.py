@@ -187,6 +187,12 @@ def render(results: pd.DataFrame, *, title: str, folder: Path | None = None, n_b
         fit = summary.with_model(results[(results["task"] == "pretraining") & (results["strategy"] != "control")])
         parts.append(w.table(fit.pivot_table(index=["model", "fraction"], columns="metric", values="value",
                                              aggfunc="median").reset_index(), "compute", "{:.4g}"))
+    joint = summary.joint_table(results)
+    if not joint.empty:
+        parts.append("<h2>Model size x data size</h2><p class='note'>Joint fit S(N, P) = E − A·N<sup>−a</sup> − "
+                     "B·P<sup>−b</sup> over pretraining cells N and parameters P; best allocation for a compute "
+                     "budget C = 6·P·N (one pass), P within the sizes studied, N at most the corpus.</p>")
+        parts.append(w.table(joint, "model_size_x_data_size", "{:.4g}"))
     if not base.empty:
         parts.append("<h2>Baselines</h2>")
         parts.append(w.table(base, "baselines"))
