@@ -141,6 +141,9 @@ def render(results: pd.DataFrame, *, title: str, folder: Path | None = None, n_b
         parts.append("<h2>Learning saturation points</h2>")
         parts.append(w.img(figures.saturation_heatmap(sat, rule="saturation_reference"), "saturation_reference"))
         parts.append(w.img(figures.saturation_heatmap(sat, rule="saturation_seed_mean"), "saturation_seed_mean"))
+        if not fits.empty:
+            fitted = fits.assign(saturation_fitted=fits["sat_fitted"].where(fits["sat_fitted"] <= 1))
+            parts.append(w.img(figures.saturation_heatmap(fitted, rule="saturation_fitted"), "saturation_fitted"))
     if not fits.empty:
         parts.append("<h2>Scaling fits and saturation with intervals</h2><p class='note'>Robust (Huber) fit of "
                      "S(N) = S_inf − A·N<sup>−α</sup> in pretraining cells, compared by AIC with a constant "
