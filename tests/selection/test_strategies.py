@@ -80,3 +80,13 @@ def test_geometric_sketch_enriches_rare_types(tiny_store):
     s = STRATEGIES["geometric_sketch"]
     a = s.select(ctx, n, s.config(), np.random.default_rng(5))
     np.testing.assert_array_equal(a, s.select(ctx, n, s.config(), np.random.default_rng(5)))
+
+
+def test_numpy_backend_through_the_registry(tiny_store):
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(tiny_store.n_cells, 5)).astype(np.float32)
+    s = STRATEGIES["geometric_sketch"]
+    cfg = s.config(backend="numpy")
+    idx = s.select(SelectionContext(tiny_store.obs, emb), 77, cfg, np.random.default_rng(4))
+    assert len(idx) == 77 and np.all(np.diff(idx) > 0)
+    np.testing.assert_array_equal(idx, s.select(SelectionContext(tiny_store.obs, emb), 77, cfg, np.random.default_rng(4)))

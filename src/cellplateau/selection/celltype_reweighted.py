@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
 from cellplateau.selection.base import SelectionContext, Strategy, check_size
@@ -53,7 +54,7 @@ def water_fill(sizes: np.ndarray, n: int, *, rng: np.random.Generator) -> np.nda
 
 def select_reweighted(labels: np.ndarray, n: int, *, rng: np.random.Generator) -> np.ndarray:
     """``n`` sorted indices balanced across the label values by :func:`water_fill`."""
-    codes, inverse = np.unique(np.asarray(labels), return_inverse=True)
+    inverse, codes = pd.factorize(np.asarray(labels), sort=True)   # hash-based: O(N), not a sort
     sizes = np.bincount(inverse, minlength=len(codes))
     take = water_fill(sizes, n, rng=rng)
     order = np.argsort(inverse, kind="stable")
@@ -70,7 +71,12 @@ def _select(ctx: SelectionContext, n: int, config: CelltypeReweightedConfig, rng
     if config.label_key not in ctx.obs.columns:
         raise ValueError(f"celltype_reweighted: corpus obs has no column {config.label_key!r} (label_key); "
                          f"columns are {list(ctx.obs.columns)}")
-    return select_reweighted(ctx.obs[config.label_key].astype(str).to_numpy(), n, rng=rng)
+    # categorical codes (categories sorted, as np.unique would order the strings): no string work at 22 M cells
+    col = ctx.obs[config.label_key]
+    if not isinstance(col.dtype, pd.CategoricalDtype):
+        col = col.astype(str).astype("category")
+    col = col.cat.reorder_categories(sorted(col.cat.categories, key=str))
+    return select_reweighted(col.cat.codes.to_numpy(), n, rng=rng)
 
 
 STRATEGY = Strategy("celltype_reweighted", CelltypeReweightedConfig, _select)

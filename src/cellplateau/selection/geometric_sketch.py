@@ -23,6 +23,8 @@ class GeometricSketchConfig(BaseModel):
     n_pcs: int = Field(50, ge=2, le=200, description="principal components the sketch covers")
     n_hvg: int = Field(2000, ge=10, description="highly variable genes the PCs are computed on")
     pca_sample: int = Field(50_000, ge=100, description="random cells the HVGs and PCs are fitted on")
+    backend: Literal["geosketch", "numpy"] = Field(
+        "geosketch", description="geosketch (the reference package) or numpy (the same algorithm, vectorised)")
 
 
 def select_sketch(embedding: np.ndarray, n: int, *, seed: int) -> np.ndarray:
@@ -44,6 +46,10 @@ def _select(ctx: SelectionContext, n: int, config: GeometricSketchConfig, rng: n
             ) -> np.ndarray:
     if ctx.embedding is None:
         raise ValueError("geometric_sketch needs the corpus PC embedding")
+    if config.backend == "numpy":
+        from cellplateau.selection._plaid import sketch
+
+        return sketch(np.asarray(ctx.embedding), n, rng=rng)
     return select_sketch(ctx.embedding, n, seed=int(rng.integers(0, 2**32)))
 
 
