@@ -168,13 +168,14 @@ def pareto_front(cost: np.ndarray, score: np.ndarray) -> np.ndarray:
     return mask
 
 
-def compute_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE) -> pd.DataFrame:
+def compute_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE, *,
+                  curves_table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Mean headline score against median training FLOPs per (task, dataset, model, strategy, fraction),
-    with the Pareto frontier per (task, dataset)."""
+    with the Pareto frontier per (task, dataset). ``curves_table``: :func:`curves` if already computed."""
     r = with_model(results)
     fit = r[(r["task"] == "pretraining") & (r["metric"] == "flops") & (r["strategy"] != "control")]
     flops = fit.groupby(["model", "strategy", "fraction"], observed=True)["value"].median().rename("flops")
-    c = curves(results, metric_for_task)
+    c = curves(results, metric_for_task) if curves_table is None else curves_table
     c = c.join(flops, on=["model", "strategy", "fraction"])
     c["pareto"] = False
     for _, g in c.groupby(["task", "dataset"]):

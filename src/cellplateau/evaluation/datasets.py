@@ -57,7 +57,7 @@ def load_eval_dataset(path: str | Path, vocab: pd.DataFrame, *, name: str, label
         raise DatasetError(f"{path}: obs has no column {batch_key!r} (batch_key of dataset {name!r}); "
                            f"columns are {list(adata.obs.columns)}")
     labels = adata.obs[label_key]
-    keep = labels.notna().to_numpy() & (labels.astype(str).str.lower().isin(["nan", "unknown", ""]) == False)  # noqa: E712
+    keep = labels.notna().to_numpy() & ~labels.astype(str).str.lower().isin(["nan", "unknown", ""]).to_numpy()
     idx = np.flatnonzero(keep)
     if max_cells is not None and len(idx) > max_cells:
         rng = np.random.default_rng(seed)

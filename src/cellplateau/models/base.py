@@ -115,6 +115,14 @@ class Family:
     check: Callable[[BaseModel, CorpusStore], None] | None = None
 
 
+def apply_size_preset(data: Any, presets: dict[str, dict[str, Any]]) -> Any:
+    """Fill the fields of a size preset (``data["size"]``) that the spec did not set; for ``mode="before"``
+    validators of family configs. Explicit fields win over the preset."""
+    if isinstance(data, dict) and data.get("size"):
+        return {**presets[data["size"]], **data}
+    return data
+
+
 def model_size(config: BaseModel) -> str:
     """The size label of a family config: its preset name, or ``custom``."""
     return getattr(config, "size", None) or "custom"

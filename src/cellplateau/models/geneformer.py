@@ -22,14 +22,14 @@ from cellplateau.models._compute import transformer_training_flops
 from cellplateau.models._layers import load_checkpoint, save_checkpoint
 from cellplateau.models._rank_tokens import MASK, N_SPECIAL, PAD, nonzero_medians, rank_value_tokens
 from cellplateau.models._train import train
-from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData
+from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData, apply_size_preset
 
-SIZES = {  # hidden, layers, heads, intermediate, context
+SIZES = {s: dict(zip(("hidden", "layers", "heads", "intermediate", "context_length"), v)) for s, v in {
     "xs": (64, 2, 2, 128, 128),
     "s": (128, 4, 4, 256, 256),
     "m": (256, 6, 4, 512, 512),
     "l": (256, 6, 4, 512, 2048),   # the reference architecture
-}
+}.items()}
 
 
 class GeneformerConfig(BaseModel):
@@ -54,10 +54,7 @@ class GeneformerConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _preset(cls, data):
-        if isinstance(data, dict) and data.get("size"):
-            keys = ("hidden", "layers", "heads", "intermediate", "context_length")
-            data = {**dict(zip(keys, SIZES[data["size"]])), **data}
-        return data
+        return apply_size_preset(data, SIZES)
 
 
 class GeneformerModel(ModelFamily):

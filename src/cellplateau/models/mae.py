@@ -22,9 +22,10 @@ from cellplateau.models._budget import Budget
 from cellplateau.models._compute import dense_training_flops
 from cellplateau.models._layers import embed_log_normalised, load_checkpoint, mlp, save_checkpoint
 from cellplateau.models._train import train
-from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData
+from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData, apply_size_preset
 
-SIZES = {"xs": ([128], 16), "s": ([256, 128], 32), "m": ([512, 256], 64), "l": ([512, 512, 256, 256], 64)}
+SIZES = {s: {"hidden": h, "latent": z} for s, (h, z) in {
+    "xs": ([128], 16), "s": ([256, 128], 32), "m": ([512, 256], 64), "l": ([512, 512, 256, 256], 64)}.items()}
 
 
 class MAEConfig(BaseModel):
@@ -47,10 +48,7 @@ class MAEConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _preset(cls, data):
-        if isinstance(data, dict) and data.get("size"):
-            hidden, latent = SIZES[data["size"]]
-            data = {"hidden": hidden, "latent": latent, **data}
-        return data
+        return apply_size_preset(data, SIZES)
 
 
 def gene_programs(X: np.ndarray, n_programs: int, *, seed: int) -> np.ndarray:

@@ -17,9 +17,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cellplateau.corpus.features import gram_pca, log1p_cp10k, select_hvg
 from cellplateau.models._compute import pca_flops, peak_rss_mb
-from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData
+from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData, apply_size_preset
 
-SIZES = {"xs": 10, "s": 25, "m": 50, "l": 100}   # components; the reference is 50
+SIZES = {s: {"n_components": k} for s, k in {"xs": 10, "s": 25, "m": 50, "l": 100}.items()}   # reference: 50
 
 
 class PCAConfig(BaseModel):
@@ -35,9 +35,7 @@ class PCAConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _preset(cls, data):
-        if isinstance(data, dict) and data.get("size"):
-            data = {"n_components": SIZES[data["size"]], **data}
-        return data
+        return apply_size_preset(data, SIZES)
 
 
 class PCAModel(ModelFamily):

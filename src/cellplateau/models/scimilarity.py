@@ -23,9 +23,10 @@ from cellplateau.models._budget import Budget
 from cellplateau.models._compute import dense_training_flops
 from cellplateau.models._layers import embed_log_normalised, load_checkpoint, mlp, save_checkpoint
 from cellplateau.models._train import train
-from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData
+from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData, apply_size_preset
 
-SIZES = {"xs": ([128, 128], 32), "s": ([256, 256], 64), "m": ([512, 512, 512], 128), "l": ([1024] * 3, 128)}
+SIZES = {s: {"hidden": h, "latent": z} for s, (h, z) in {
+    "xs": ([128, 128], 32), "s": ([256, 256], 64), "m": ([512, 512, 512], 128), "l": ([1024] * 3, 128)}.items()}
 UNLABELLED = {"unknown", "nan", "", "none"}
 
 
@@ -48,10 +49,7 @@ class SCimilarityConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _preset(cls, data):
-        if isinstance(data, dict) and data.get("size"):
-            hidden, latent = SIZES[data["size"]]
-            data = {"hidden": hidden, "latent": latent, **data}
-        return data
+        return apply_size_preset(data, SIZES)
 
 
 def check_labels(store: CorpusStore, label_key: str) -> None:

@@ -20,9 +20,10 @@ from cellplateau.models._budget import Budget
 from cellplateau.models._compute import dense_training_flops
 from cellplateau.models._layers import load_checkpoint, save_checkpoint
 from cellplateau.models._train import train
-from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData
+from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData, apply_size_preset
 
-SIZES = {"xs": (64, 1, 10), "s": (128, 1, 10), "m": (256, 2, 16), "l": (512, 2, 32)}
+SIZES = {s: dict(zip(("n_hidden", "n_layers", "n_latent"), v)) for s, v in {
+    "xs": (64, 1, 10), "s": (128, 1, 10), "m": (256, 2, 16), "l": (512, 2, 32)}.items()}
 
 
 class SCVIConfig(BaseModel):
@@ -45,9 +46,7 @@ class SCVIConfig(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _preset(cls, data):
-        if isinstance(data, dict) and data.get("size"):
-            data = {**dict(zip(("n_hidden", "n_layers", "n_latent"), SIZES[data["size"]])), **data}
-        return data
+        return apply_size_preset(data, SIZES)
 
 
 class SCVIModel(ModelFamily):

@@ -125,7 +125,7 @@ def render(results: pd.DataFrame, *, title: str, folder: Path | None = None, n_b
     ctl = summary.controls(results)
     fits = summary.scaling_table(results, n_boot=n_boot)
     vs_random = summary.strategy_vs_random(results, n_boot=n_boot)
-    compute = summary.compute_table(results)
+    compute = summary.compute_table(results, curves_table=curves)
     div = results[results["task"] == "diversity"]
     div = div.groupby(["metric", "strategy", "fraction"], observed=True)["value"].mean().reset_index()
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
