@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -72,13 +72,15 @@ def atomic_dir(final: str | os.PathLike) -> Iterator[Path]:
         raise
 
 
-def clean_stale_temporaries(folder: str | os.PathLike) -> int:
-    """Remove ``.*.tmp`` leftovers of killed writers under ``folder``; return how many."""
+def clean_stale_temporaries(folder: str | os.PathLike, *, keep: Callable[[Path], bool] | None = None) -> int:
+    """Remove ``.*.tmp`` leftovers of killed writers under ``folder`` (except where ``keep(path)``); return how many."""
     folder = Path(folder)
     if not folder.exists():
         return 0
     n = 0
     for p in folder.rglob(".*.tmp"):
+        if keep is not None and keep(p):
+            continue
         if p.is_dir():
             shutil.rmtree(p, ignore_errors=True)
         else:

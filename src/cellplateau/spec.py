@@ -99,13 +99,70 @@ class EvaluationSpec(BaseModel):
     tasks: list[TaskConfig] = Field(min_length=1)
 
 
+STAGE_NAMES = ("sketch_embedding", "subset", "diversity", "train", "baseline", "evaluate")
+
+
+class Resources(BaseModel):
+    """What one unit of work asks of a cluster (a Ray task's request, a SLURM array task's allocation)."""
+
+    model_config = _frozen
+    cpus: int = Field(1, ge=1, description="CPU cores per unit")
+    gpus: float = Field(0, ge=0, description="GPUs per unit (Ray accepts fractions; SLURM rounds up)")
+    memory_gb: float | None = Field(None, gt=0, description="memory per unit in GiB (default: no request)")
+    time_min: int = Field(60, ge=1, description="SLURM time limit per unit, minutes")
+
+
+class RaySpec(BaseModel):
+    """Where the Ray executor runs."""
+
+    model_config = _frozen
+    address: str | None = Field(None, description="existing cluster ('auto' or host:port); none: start a local one")
+
+
+class SlurmSpec(BaseModel):
+    """How the SLURM executor submits (through submitit: one job array per stage)."""
+
+    model_config = _frozen
+    partition: str | None = Field(None, description="SLURM partition (default: the cluster's default)")
+    folder: Path | None = Field(None, description="submitit logs and pickles (default: OUTPUT_DIR/slurm)")
+    array_parallelism: int = Field(256, ge=1, description="array tasks running at once")
+    poll_s: float = Field(2.0, gt=0, description="seconds between job-state checks")
+
+
 class ExecutionSpec(BaseModel):
     """How units of work are executed."""
 
     model_config = _frozen
-    workers: int = Field(1, ge=1, description="parallel local processes")
+    executor: Literal["local", "ray", "slurm"] = Field("local", description="local process pool, Ray or SLURM")
+    workers: int | Literal["auto"] = Field(1, description="parallel local processes ('auto': one per core)")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="training device")
     threads: int | None = Field(None, ge=1, description="torch threads per worker (default: cores / workers)")
+    max_retries: int = Field(2, ge=0, description="retries of a failed unit before it is recorded as failed")
+    lease_s: float = Field(120.0, gt=0, description="a claim whose heartbeat is older than this is taken over")
+    resources: dict[str, Resources] = Field(default_factory=dict, description="per stage (or 'default') requests")
+    ray: RaySpec = RaySpec()
+    slurm: SlurmSpec = SlurmSpec()
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, v):
+        if isinstance(v, int) and v < 1:
+            raise ValueError("workers must be >= 1 or 'auto'")
+        return v
+
+    @field_validator("resources")
+    @classmethod
+    def _stages(cls, v: dict) -> dict:
+        bad = sorted(set(v) - {"default", *STAGE_NAMES})
+        if bad:
+            raise ValueError(f"unknown stage(s) {bad}; expected 'default' or one of {list(STAGE_NAMES)}")
+        return v
+
+    def n_workers(self) -> int:
+        return (os.cpu_count() or 1) if self.workers == "auto" else self.workers
+
+    def resources_for(self, stage: str) -> Resources:
+        return self.resources.get(stage) or self.resources.get("default") or Resources()
 
 
 class StudySpec(BaseModel):

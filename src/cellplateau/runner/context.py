@@ -47,6 +47,12 @@ class Layout:
     def run_log(self) -> Path:
         return self.root / "runs.jsonl"
 
+    def claim(self, key: str) -> Path:
+        return self.root / "state" / "claims" / f"{key}.json"
+
+    def failure(self, key: str) -> Path:
+        return self.root / "state" / "failed" / f"{key}.json"
+
 
 class StudyContext:
     """Spec + layout + cached inputs; rebuilt cheaply inside worker processes."""

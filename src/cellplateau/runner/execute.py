@@ -1,18 +1,22 @@
-"""Run a plan stage by stage, serially or in a local process pool, with a rich progress bar."""
+"""Run a plan stage by stage on an executor (local pool, Ray or SLURM), with retries and a progress bar.
+
+The study folder is the only state: a unit is done when its artifact exists, claimed while a claim
+file with a fresh heartbeat exists, failed while a failure record exists. Stages run in dependency
+order (subsets -> trainings -> evaluations -> results and report); units of a stage run in parallel.
+"""
 
 from __future__ import annotations
 
-import json
-import os
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cellplateau._io import clean_stale_temporaries
+from cellplateau.runner import claims
 from cellplateau.runner.context import StudyContext
 from cellplateau.runner.plan import Plan, build_plan
-from cellplateau.runner.units import STAGES, Unit, run_unit
+from cellplateau.runner.units import STAGES, Unit
+from cellplateau.runner.worker import Outcome
 from cellplateau.spec import StudySpec
 
 
@@ -21,29 +25,30 @@ class RunSummary:
     computed: list[str]
     skipped: int
     seconds: float
+    failed: dict[str, str] = field(default_factory=dict)     # unit label -> last error
 
 
-def _log(ctx: StudyContext, unit: Unit, seconds: float) -> None:
-    ctx.layout.run_log.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps({"kind": unit.kind, "key": unit.key, "label": unit.label, "seconds": round(seconds, 3),
-                       "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "pid": os.getpid()})
-    with open(ctx.layout.run_log, "a") as fh:
-        fh.write(line + "\n")
-
-
-_WORKER_CTX: StudyContext | None = None
-
-
-def _worker_init(spec_json: str) -> None:
-    global _WORKER_CTX
-    _WORKER_CTX = StudyContext(StudySpec.model_validate_json(spec_json))
-
-
-def _worker_run(unit: Unit) -> tuple[str, float]:
-    assert _WORKER_CTX is not None
-    t0 = time.perf_counter()
-    run_unit(_WORKER_CTX, unit)
-    return unit.key, time.perf_counter() - t0
+def _run_stage(ex, ctx: StudyContext, stage: str, units: list[Unit],
+               on_outcome: Callable[[Unit, Outcome], None]) -> dict[str, str]:
+    """Run ``units`` on ``ex``, retrying failures up to ``max_retries``; return ``{key: error}`` of the rest."""
+    by_key = {u.key: u for u in units}
+    failed: dict[str, str] = {}
+    wave = units
+    while wave:
+        retry = []
+        for out in ex.map(stage, wave):
+            unit = by_key[out.key]
+            if out.status == "crashed":         # the worker died: it could not record the attempt itself
+                out.attempts = claims.record_failure(ctx.layout.failure(unit.key), error=out.error,
+                                                     label=unit.label, where=out.where)
+            if out.status in ("failed", "crashed"):
+                if out.attempts <= ctx.spec.execution.max_retries:
+                    retry.append(unit)
+                    continue
+                failed[unit.key] = out.error
+            on_outcome(unit, out)
+        wave = retry
+    return failed
 
 
 def ensure_corpus(spec: StudySpec, *, log: Callable[[str], None] = print) -> None:
@@ -61,58 +66,80 @@ def ensure_corpus(spec: StudySpec, *, log: Callable[[str], None] = print) -> Non
                                      n_datasets=sim.n_datasets, eval_cells=sim.eval_cells, seed=sim.seed))
 
 
-def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], None] = print) -> RunSummary:
-    """Execute every unit that is not done yet; then rebuild the results table and the report."""
+def _clean_temporaries(ctx: StudyContext) -> None:
+    """Remove the leftovers of killed writers, but not the temporaries of units a live worker holds
+    (a second ``run`` on the same study must not pull files from under the first)."""
+    def live(p) -> bool:
+        rel = p.relative_to(ctx.layout.artifacts).parts
+        top = next(part for part in rel if part.startswith(".") and part.endswith(".tmp"))  # outermost temporary
+        key = top[1:].split(".")[0]
+        return claims.claim_state(ctx.layout.claim(key), lease_s=ctx.spec.execution.lease_s) == "running"
+
+    clean_stale_temporaries(ctx.layout.artifacts, keep=live)
+
+
+def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], None] = print,
+              executor: str | None = None, retry_failed: bool = False) -> RunSummary:
+    """Execute every unit that is not done yet; then rebuild the results table and the report.
+
+    ``executor`` overrides ``execution.executor``; ``retry_failed`` clears the failure records of
+    units that used up their retries. Units that still fail (and the units depending on them) are
+    returned in ``RunSummary.failed``; the report is then not rebuilt.
+    """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from cellplateau._io import atomic_write_text
     from cellplateau.report.html import write_report
     from cellplateau.runner.aggregate import build_results
+    from cellplateau.runner.executors import EXECUTORS
 
     t_start = time.perf_counter()
     ensure_corpus(spec, log=log)
     ctx = StudyContext(spec)
-    clean_stale_temporaries(ctx.layout.artifacts)
-    from cellplateau._io import atomic_write_text
-
+    _clean_temporaries(ctx)
     ctx.layout.root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(ctx.layout.root / "spec.resolved.json", spec.model_dump_json(indent=2))
     plan = build_plan(ctx)
     todo = [u for u in plan.all_units() if not u.done(ctx)]
     skipped = len(plan.all_units()) - len(todo)
     computed: list[str] = []
-    workers = spec.execution.workers
+    failed: dict[str, str] = {}
+    limit = spec.execution.max_retries
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[current]}"), disable=not progress, transient=False) as bar:
         overall = bar.add_task(spec.name, total=len(todo), current="")
-        pool = ProcessPoolExecutor(workers, initializer=_worker_init,
-                                   initargs=(spec.model_dump_json(),)) if workers > 1 and todo else None
+
+        def on_outcome(unit: Unit, out: Outcome) -> None:
+            if out.status == "done":
+                computed.append(unit.key)
+            bar.update(overall, current=unit.label)
+            bar.advance(overall)
+
+        ex = EXECUTORS[executor or spec.execution.executor](spec) if todo else None
         try:
             for stage in STAGES:
-                stage_units = [u for u in todo if u.kind == stage]
-                if not stage_units:
-                    continue
-                if pool is None:
-                    for u in stage_units:
-                        bar.update(overall, current=u.label)
-                        t0 = time.perf_counter()
-                        run_unit(ctx, u)
-                        _log(ctx, u, time.perf_counter() - t0)
-                        computed.append(u.key)
-                        bar.advance(overall)
-                else:
-                    by_key = {u.key: u for u in stage_units}
-                    pending = {pool.submit(_worker_run, u) for u in stage_units}
-                    while pending:
-                        finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for fut in finished:
-                            key, secs = fut.result()
-                            _log(ctx, by_key[key], secs)
-                            computed.append(key)
-                            bar.update(overall, current=by_key[key].label)
-                            bar.advance(overall)
+                ready = []
+                for u in (u for u in todo if u.kind == stage):
+                    record = ctx.layout.failure(u.key)
+                    if retry_failed:
+                        claims.clear_failure(record)
+                    blocked = [d for d in u.deps if d in failed]
+                    if blocked:
+                        failed[u.key] = f"not run: depends on failed unit {blocked[0]}"
+                    elif claims.failure_attempts(record) > limit:
+                        failed[u.key] = (claims.read_json(record) or {}).get("error", "failed earlier") + \
+                            " (run --retry-failed to try again)"
+                    else:
+                        ready.append(u)
+                if ready:
+                    failed.update(_run_stage(ex, ctx, stage, ready, on_outcome))
         finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
+            if ex is not None:
+                ex.close()
+    labels = {u.key: u.label for u in plan.all_units()}
+    if failed:
+        return RunSummary(computed, skipped, time.perf_counter() - t_start,
+                          {labels[k]: err for k, err in failed.items()})
     table = build_results(ctx, plan)
     write_report(ctx, table)
     return RunSummary(computed, skipped, time.perf_counter() - t_start)
@@ -123,3 +150,32 @@ def plan_summary(spec: StudySpec) -> dict[str, tuple[int, int]]:
     ctx = StudyContext(spec)
     plan: Plan = build_plan(ctx)
     return {stage: (len(plan.units[stage]), sum(u.done(ctx) for u in plan.units[stage])) for stage in STAGES}
+
+
+UNIT_STATES = ("done", "running", "failed", "pending")
+
+
+def unit_state(ctx: StudyContext, unit: Unit) -> str:
+    """``done`` (artifact present), ``running`` (a live claim), ``failed`` (a failure record), else ``pending``."""
+    if unit.done(ctx):
+        return "done"
+    if claims.claim_state(ctx.layout.claim(unit.key), lease_s=ctx.spec.execution.lease_s) == "running":
+        return "running"
+    return "failed" if ctx.layout.failure(unit.key).exists() else "pending"
+
+
+def study_status(spec: StudySpec) -> tuple[dict[str, dict[str, int]], list[dict]]:
+    """Counts of unit states per stage, and the failure records (label, attempts, last error line)."""
+    ctx = StudyContext(spec)
+    plan: Plan = build_plan(ctx)
+    counts = {stage: dict.fromkeys(UNIT_STATES, 0) for stage in STAGES}
+    failures = []
+    for unit in plan.all_units():
+        state = unit_state(ctx, unit)
+        counts[unit.kind][state] += 1
+        if state == "failed":
+            rec = claims.read_json(ctx.layout.failure(unit.key)) or {}
+            lines = [x for x in rec.get("error", "").strip().splitlines() if x.strip()]
+            failures.append({"label": unit.label, "attempts": rec.get("attempts", 0), "where": rec.get("where", ""),
+                             "error": lines[-1] if lines else ""})
+    return counts, failures

@@ -17,6 +17,7 @@ import pandas as pd
 from cellplateau._hashing import derive_seed, stable_hash
 from cellplateau._io import atomic_dir, atomic_write_bytes, atomic_write_json
 from cellplateau.runner.context import StudyContext
+from cellplateau.spec import STAGE_NAMES
 
 ALL_CELLS = "all"  # the strategy name of a fraction-1.0 subset: every strategy gives the whole corpus
 
@@ -201,11 +202,13 @@ def run_baseline(ctx: StudyContext, unit: Unit) -> None:
 
 RUNNERS = {"sketch_embedding": run_sketch_embedding, "subset": run_subset, "diversity": run_diversity,
            "train": run_train, "evaluate": run_evaluate, "baseline": run_baseline}
-STAGES = ("sketch_embedding", "subset", "diversity", "train", "baseline", "evaluate")
+STAGES = STAGE_NAMES
 
 
-def run_unit(ctx: StudyContext, unit: Unit) -> None:
-    threads = ctx.spec.execution.threads or max(1, (os.cpu_count() or 1) // ctx.spec.execution.workers)
+def run_unit(ctx: StudyContext, unit: Unit, *, threads: int | None = None) -> None:
+    """Compute one unit; ``threads``: torch threads (default: the spec's, or cores / local workers)."""
+    execution = ctx.spec.execution
+    threads = threads or execution.threads or max(1, (os.cpu_count() or 1) // execution.n_workers())
     if unit.kind == "train" or unit.kind == "evaluate":
         import torch
 
