@@ -94,6 +94,7 @@ def ingest(
 @app.command()
 def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -> None:
     """Show how many subsets, trainings and evaluations the study implies, and what is done."""
+    from cellplateau.runner.compute import plan_compute
     from cellplateau.runner.execute import plan_summary
 
     spec = _load(spec_path)
@@ -111,25 +112,61 @@ def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -
     table.add_column("units", justify="right")
     table.add_column("done", justify="right")
     table.add_column("to do", justify="right")
+    table.add_column("est. compute", justify="right")
+    compute = _guard(plan_compute, spec)
     for stage, (total, done) in _guard(plan_summary, spec).items():
-        table.add_row(stage, str(total), str(done), str(total - done))
+        flops = compute[stage]
+        table.add_row(stage, str(total), str(done), str(total - done), "-" if flops != flops else f"{flops:.3g} FLOP")
     console.print(table)
+    console.print("est. compute: the families' analytical training-FLOP estimates (an upper bound under "
+                  "early stopping)", highlight=False)
 
 
 @app.command()
 def run(
     spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")],
     progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+    executor: Annotated[Optional[str], typer.Option(help="local | ray | slurm (default: execution.executor)")] = None,
+    retry_failed: Annotated[bool, typer.Option(help="retry units that used up their retries")] = False,
 ) -> None:
     """Run the study: every unit not yet done, then the results table and the report."""
     from cellplateau.runner.execute import run_study
+    from cellplateau.runner.executors import EXECUTORS
 
+    if executor is not None and executor not in EXECUTORS:
+        _fail(f"--executor {executor!r}: expected one of {list(EXECUTORS)}")
     spec = _load(spec_path)
-    summary = _guard(run_study, spec, progress=progress, log=console.print)
+    summary = _guard(run_study, spec, progress=progress, log=console.print, executor=executor,
+                     retry_failed=retry_failed)
     console.print(f"computed {len(summary.computed)} units, {summary.skipped} already done, "
                   f"{summary.seconds:.1f} s")
+    if summary.failed:
+        err.print(f"[bold red]{len(summary.failed)} units failed[/] (tracebacks: cellplateau status "
+                  f"{spec_path}; retry: cellplateau run {spec_path} --retry-failed)", highlight=False)
+        for label, error in list(summary.failed.items())[:20]:
+            lines = error.strip().splitlines()
+            err.print(f"  {label}: {lines[-1] if lines else ''}", highlight=False)
+        raise typer.Exit(1)
     console.print(f"results: {Path(spec.output_dir) / 'results' / 'results.parquet'}")
     console.print(f"report:  {Path(spec.output_dir) / 'report' / 'report.html'}")
+
+
+@app.command()
+def status(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -> None:
+    """Show done / running / failed / pending units per stage, and the failed units' last errors."""
+    from cellplateau.runner.execute import UNIT_STATES, study_status
+
+    spec = _load(spec_path)
+    counts, failures = _guard(study_status, spec)
+    table = Table(title=f"study {spec.name}")
+    table.add_column("stage")
+    for state in UNIT_STATES:
+        table.add_column(state, justify="right")
+    for stage, by_state in counts.items():
+        table.add_row(stage, *(str(by_state[s]) for s in UNIT_STATES))
+    console.print(table)
+    for f in failures:
+        console.print(f"failed: {f['label']} ({f['attempts']} attempts, {f['where']}): {f['error']}", highlight=False)
 
 
 @app.command()

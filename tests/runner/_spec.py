@@ -8,7 +8,7 @@ import yaml
 
 
 def tiny_spec(atlas: Path, out: Path, *, mae_steps: int = 40, fractions=(0.05, 0.3, 1.0), replicates: int = 2,
-              workers: int = 1) -> Path:
+              workers: int = 1, pca_only: bool = False, execution: dict | None = None) -> Path:
     spec = {
         "name": "tiny", "seed": 11, "output_dir": str(out),
         "corpus": {"path": str(atlas / "corpus")},
@@ -20,8 +20,10 @@ def tiny_spec(atlas: Path, out: Path, *, mae_steps: int = 40, fractions=(0.05, 0
                       "budget": {"policy": "fixed_steps", "steps": mae_steps}}],
         "evaluation": {"datasets": [{"name": "balanced", "path": str(atlas / "eval" / "balanced_types.h5ad")}],
                        "tasks": [{"name": "knn_classification", "baseline_hvg": 200}]},
-        "execution": {"workers": workers, "device": "cpu", "threads": 1},
+        "execution": {"workers": workers, "device": "cpu", "threads": 1, **(execution or {})},
     }
+    if pca_only:
+        spec["families"] = spec["families"][:1]
     out.mkdir(parents=True, exist_ok=True)
     path = out / "study.yaml"
     path.write_text(yaml.safe_dump(spec))

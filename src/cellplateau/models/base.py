@@ -106,13 +106,30 @@ class ModelFamily(abc.ABC):
 
 @dataclass(frozen=True)
 class Family:
-    """A registered family: its config model, its implementation class, and an optional plan-time
-    check of the corpus (``check(config, store)`` raises ``ValueError`` with a clear message)."""
+    """A registered family: its config model, its implementation class, an optional plan-time
+    check of the corpus (``check(config, store)`` raises ``ValueError`` with a clear message), and an
+    optional analytical training-FLOP estimate ``estimate(config, n_genes, n_train)`` (default: a dense
+    network, ``6 * n_params * planned cells``)."""
 
     name: str
     config: type[BaseModel]
     model: type[ModelFamily]
     check: Callable[[BaseModel, CorpusStore], None] | None = None
+    estimate: Callable[[BaseModel, int, int], float] | None = None
+
+
+def estimate_training_flops(family: Family, config: BaseModel, *, n_genes: int, n_train: int) -> float:
+    """Training FLOPs of ``config`` on ``n_train`` cells, before training (an upper bound for early
+    stopping). The default builds the untrained network to count its parameters."""
+    from cellplateau.models._budget import planned_steps
+    from cellplateau.models._compute import dense_training_flops
+
+    if family.estimate is not None:
+        return family.estimate(config, n_genes, n_train)
+    model = family.model(config)
+    model.init_untrained(n_genes, seed=0)
+    steps = planned_steps(config.budget, n_train=n_train, batch_size=config.batch_size)
+    return dense_training_flops(model.n_params(), steps * config.batch_size)
 
 
 def apply_size_preset(data: Any, presets: dict[str, dict[str, Any]]) -> Any:

@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cellplateau.models._budget import Budget
+from cellplateau.models._budget import Budget, planned_steps
 from cellplateau.models._compute import transformer_training_flops
 from cellplateau.models._layers import load_checkpoint, save_checkpoint
 from cellplateau.models._rank_tokens import MASK, N_SPECIAL, PAD, nonzero_medians, rank_value_tokens
@@ -193,4 +193,16 @@ class GeneformerModel(ModelFamily):
         self.medians = np.load(folder / "gene_medians.npy")
 
 
-FAMILY = Family("geneformer", GeneformerConfig, GeneformerModel)
+def _estimate(config: GeneformerConfig, n_genes: int, n_train: int) -> float:
+    """Upper bound: every cell fills the context (the fit counts the tokens actually seen)."""
+    model = GeneformerModel(config)
+    model.init_untrained(n_genes, seed=0)
+    n_embed = sum(p.numel() for n, p in model.net.named_parameters() if "embeddings" in n)
+    tokens = planned_steps(config.budget, n_train=n_train, batch_size=config.batch_size) * config.batch_size \
+        * config.context_length
+    return (transformer_training_flops(model.n_params() - n_embed, tokens, layers=config.layers,
+                                       context=config.context_length, hidden=config.hidden)
+            + 6.0 * config.hidden * (n_genes + N_SPECIAL) * config.mask_prob * tokens)
+
+
+FAMILY = Family("geneformer", GeneformerConfig, GeneformerModel, estimate=_estimate)

@@ -93,4 +93,8 @@ class PCAModel(ModelFamily):
         self.explained_variance = w["explained_variance"]
 
 
-FAMILY = Family("pca", PCAConfig, PCAModel)
+def _estimate(config: PCAConfig, n_genes: int, n_train: int) -> float:
+    return pca_flops(n_train, min(config.n_hvg, n_genes))
+
+
+FAMILY = Family("pca", PCAConfig, PCAModel, estimate=_estimate)

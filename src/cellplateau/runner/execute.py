@@ -29,7 +29,7 @@ class RunSummary:
 
 
 def _run_stage(ex, ctx: StudyContext, stage: str, units: list[Unit],
-               on_outcome: Callable[[Unit, Outcome], None]) -> dict[str, str]:
+               on_outcome: Callable[[Unit, Outcome], None], log: Callable[[str], None]) -> dict[str, str]:
     """Run ``units`` on ``ex``, retrying failures up to ``max_retries``; return ``{key: error}`` of the rest."""
     by_key = {u.key: u for u in units}
     failed: dict[str, str] = {}
@@ -42,6 +42,8 @@ def _run_stage(ex, ctx: StudyContext, stage: str, units: list[Unit],
                 out.attempts = claims.record_failure(ctx.layout.failure(unit.key), error=out.error,
                                                      label=unit.label, where=out.where)
             if out.status in ("failed", "crashed"):
+                lines = out.error.strip().splitlines()
+                log(f"{unit.label}: attempt {out.attempts} {out.status} ({out.where}): {lines[-1] if lines else ''}")
                 if out.attempts <= ctx.spec.execution.max_retries:
                     retry.append(unit)
                     continue
@@ -132,7 +134,7 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
                     else:
                         ready.append(u)
                 if ready:
-                    failed.update(_run_stage(ex, ctx, stage, ready, on_outcome))
+                    failed.update(_run_stage(ex, ctx, stage, ready, on_outcome, log))
         finally:
             if ex is not None:
                 ex.close()
