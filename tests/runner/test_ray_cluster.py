@@ -68,7 +68,7 @@ def _claims(ctx):
 
 
 def test_two_node_ray_study_survives_a_killed_worker(ray_cluster, tiny_atlas, tmp_path):
-    spec_path = tiny_spec(tiny_atlas, tmp_path / "study", mae_steps=400, fractions=(0.1, 1.0), replicates=2,
+    spec_path = tiny_spec(tiny_atlas, tmp_path / "study", mae_steps=400, fractions=(0.1, 1.0), replicates=1,
                           execution={"executor": "ray", "ray": {"address": ray_cluster}, "lease_s": 30,
                                      "max_retries": 2, "resources": {"default": {"cpus": 1}}})
     spec = load_spec(spec_path)

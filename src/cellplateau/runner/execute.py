@@ -29,15 +29,25 @@ class RunSummary:
 
 
 def _run_stage(ex, ctx: StudyContext, stage: str, units: list[Unit],
-               on_outcome: Callable[[Unit, Outcome], None], log: Callable[[str], None]) -> dict[str, str]:
-    """Run ``units`` on ``ex``, retrying failures up to ``max_retries``; return ``{key: error}`` of the rest."""
+               on_outcome: Callable[[Unit, Outcome], None], log: Callable[[str], None],
+               *, poll_s: float = 1.0) -> dict[str, str]:
+    """Run ``units`` on ``ex`` until each is done or has failed ``1 + max_retries`` times.
+
+    Units another worker holds (``busy``: a second ``run`` on the same study) are tried again after
+    the rest, and then every ``poll_s`` seconds, until that worker finishes them or its claim goes
+    stale. Returns ``{key: last error}`` of the units that failed for good.
+    """
     by_key = {u.key: u for u in units}
     failed: dict[str, str] = {}
     wave = units
     while wave:
-        retry = []
+        again, progressed = [], False
         for out in ex.map(stage, wave):
             unit = by_key[out.key]
+            if out.status == "busy":
+                again.append(unit)
+                continue
+            progressed = True
             if out.status == "crashed":         # the worker died: it could not record the attempt itself
                 out.attempts = claims.record_failure(ctx.layout.failure(unit.key), error=out.error,
                                                      label=unit.label, where=out.where)
@@ -45,11 +55,13 @@ def _run_stage(ex, ctx: StudyContext, stage: str, units: list[Unit],
                 lines = out.error.strip().splitlines()
                 log(f"{unit.label}: attempt {out.attempts} {out.status} ({out.where}): {lines[-1] if lines else ''}")
                 if out.attempts <= ctx.spec.execution.max_retries:
-                    retry.append(unit)
+                    again.append(unit)
                     continue
                 failed[unit.key] = out.error
             on_outcome(unit, out)
-        wave = retry
+        if again and not progressed:
+            time.sleep(poll_s)
+        wave = again
     return failed
 
 

@@ -3,7 +3,7 @@
 ``attempt`` is the only function an executor ships to its workers (a pool process, a Ray task, a
 SLURM array task). It never raises for a failing unit: the traceback goes into the unit's failure
 record and the returned :class:`Outcome`. A unit claimed by a live worker elsewhere (a second
-``run`` on the same study) is waited for, not recomputed; a stale claim is taken over.
+``run`` on the same study) comes back ``busy`` and is not recomputed; a stale claim is taken over.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ from cellplateau.spec import StudySpec
 
 @dataclass
 class Outcome:
-    """What became of one attempt: ``done`` (computed here), ``skipped`` (found done), ``failed``
-    (raised; ``attempts`` so far), or ``crashed`` (the worker died; set by the executor)."""
+    """What became of one attempt: ``done`` (computed here), ``skipped`` (found done), ``busy`` (a live
+    worker elsewhere holds it), ``failed`` (raised; ``attempts`` so far), or ``crashed`` (the worker
+    died; set by the executor)."""
 
     key: str
     status: str
@@ -53,20 +54,16 @@ def _log(ctx: StudyContext, unit: Unit, seconds: float, where: str) -> None:
         os.close(fd)
 
 
-def attempt(spec_json: str, unit: Unit, *, threads: int | None = None, where: str = "",
-            poll_s: float = 0.5) -> Outcome:
-    """Compute ``unit`` unless it is done; wait while a live worker elsewhere holds its claim."""
+def attempt(spec_json: str, unit: Unit, *, threads: int | None = None, where: str = "") -> Outcome:
+    """Compute ``unit`` unless it is done, or ``busy``: claimed by a live worker elsewhere."""
     ctx = _context(spec_json)
     lease_s = ctx.spec.execution.lease_s
-    claim_path = ctx.layout.claim(unit.key)
-    while True:
-        if unit.done(ctx):
-            return Outcome(unit.key, "skipped", where=where)
-        claim = claims.try_claim(claim_path, lease_s=lease_s, unit={"key": unit.key, "label": unit.label,
-                                                                    "where": where})
-        if claim is not None:
-            break
-        time.sleep(poll_s)
+    if unit.done(ctx):
+        return Outcome(unit.key, "skipped", where=where)
+    claim = claims.try_claim(ctx.layout.claim(unit.key), lease_s=lease_s,
+                             unit={"key": unit.key, "label": unit.label, "where": where})
+    if claim is None:
+        return Outcome(unit.key, "busy", where=where)
     with claims.heartbeat(claim, lease_s=lease_s):
         if unit.done(ctx):                      # finished by the previous holder just before we claimed it
             return Outcome(unit.key, "skipped", where=where)

@@ -21,8 +21,9 @@ from cellplateau.spec import StudySpec
 
 
 def _slurm_attempt(spec_json: str, unit: Unit, threads: int) -> Outcome:
-    job = f"{os.environ.get('SLURM_ARRAY_JOB_ID', '?')}_{os.environ.get('SLURM_ARRAY_TASK_ID', '?')}"
-    return attempt(spec_json, unit, threads=threads, where=f"slurm:{job}@{os.environ.get('SLURMD_NODENAME', '?')}")
+    env = os.environ
+    job = f"{env.get('SLURM_ARRAY_JOB_ID', env.get('SLURM_JOB_ID', '?'))}_{env.get('SLURM_ARRAY_TASK_ID', '0')}"
+    return attempt(spec_json, unit, threads=threads, where=f"slurm:{job}@{env.get('SLURMD_NODENAME', '?')}")
 
 
 def _in_queue(job_ids: list[str]) -> set[str] | None:
@@ -41,8 +42,12 @@ def _in_queue(job_ids: list[str]) -> set[str] | None:
 
 class SlurmExecutor:
     def __init__(self, spec: StudySpec):
+        import logging
+
         import submitit
 
+        # without SLURM accounting every sacct call fails; ended tasks are then found through squeue (below)
+        logging.getLogger("submitit").setLevel(logging.ERROR)
         self.spec = spec
         self.spec_json = spec.model_dump_json()
         folder = spec.execution.slurm.folder or Path(spec.output_dir) / "slurm"
