@@ -30,7 +30,7 @@ def _group_alive(pgid: int) -> bool:
         return False
 
 
-def stop(procs: list[subprocess.Popen], *, grace: float = 10) -> None:
+def stop(procs: list[subprocess.Popen], *, grace: float = 5) -> None:
     """SIGTERM each process group, then SIGKILL whatever of it is left after ``grace`` seconds."""
     for proc in reversed(procs):
         with contextlib.suppress(ProcessLookupError):

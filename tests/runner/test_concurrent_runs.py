@@ -13,7 +13,7 @@ from tests.runner._spec import tiny_spec
 
 
 def test_two_run_commands_on_one_study_leave_one_copy_of_each_result(tiny_atlas, tmp_path):
-    spec_path = tiny_spec(tiny_atlas, tmp_path / "study", mae_steps=60, fractions=(0.1, 1.0), replicates=1)
+    spec_path = tiny_spec(tiny_atlas, tmp_path / "study", fractions=(0.1, 1.0), replicates=1, pca_only=True)
     spec = load_spec(spec_path)
     ctx = StudyContext(spec)
     cmd = [sys.executable, "-m", "cellplateau", "run", str(spec_path), "--no-progress"]

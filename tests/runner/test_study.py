@@ -135,3 +135,18 @@ def test_report_renders_in_headless_chromium(finished):
     assert report.with_name("screenshot.png").stat().st_size > 10_000
     figs = list((report.parent / "figures").glob("*.svg"))
     assert len(figs) == len(images) and len(list((report.parent / "tables").glob("*.csv"))) >= 4
+
+
+def test_plan_compute_estimate_matches_the_recorded_training_flops(finished):
+    """`cellplateau plan` estimates compute before training; for closed-form PCA and fixed-step MAE
+    the estimate equals what the trainings then recorded."""
+    from cellplateau.runner.compute import estimate_compute
+
+    spec, _ = finished
+    ctx = StudyContext(spec)
+    estimate = estimate_compute(ctx, build_plan(ctx))
+    r = pd.read_parquet(ctx.layout.results)
+    flops = r[(r["task"] == "pretraining") & (r["metric"] == "flops") & (r["strategy"] != "control")]
+    recorded = flops.drop_duplicates("model_key")["value"].sum()
+    assert estimate["train"] == pytest.approx(recorded, rel=1e-9)
+    assert np.isnan(estimate["evaluate"])
