@@ -52,7 +52,7 @@ def ray_cluster():
         wait_for(lambda: _alive_nodes(address) == 2, timeout=90, what="the second Ray node")
         yield address
     finally:
-        stop(procs)
+        stop(procs, grace=0)                               # Ray's daemons ignore SIGTERM: kill the groups
         log.close()
         shutil.rmtree(temp, ignore_errors=True)
 

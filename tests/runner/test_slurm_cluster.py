@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from cellplateau.runner.context import StudyContext
 from cellplateau.runner.execute import plan_summary
@@ -54,6 +55,9 @@ def test_study_through_slurm_job_arrays(slurm_env, tiny_atlas, tmp_path):
     spec_path = tiny_spec(tiny_atlas, tmp_path / "study", fractions=(0.1,), replicates=1, pca_only=True,
                           execution={"slurm": {"poll_s": 1}, "lease_s": 60,
                                      "resources": {"default": {"cpus": 1, "memory_gb": 0.5, "time_min": 10}}})
+    data = yaml.safe_load(spec_path.read_text())
+    data["selection"]["diversity"] = False                  # fewer units: 13 in 5 job arrays
+    spec_path.write_text(yaml.safe_dump(data))
     spec = load_spec(spec_path)
     assert spec.execution.executor == "local"           # chosen on the command line below
     ctx = StudyContext(spec)
