@@ -2,7 +2,7 @@ import json
 import subprocess
 import sys
 
-from cellplateau.runner import units
+from cellplateau.runner import claims, units
 from cellplateau.runner.context import StudyContext
 from cellplateau.runner.execute import run_study, study_status
 from cellplateau.runner.plan import build_plan
@@ -28,6 +28,10 @@ def test_failed_unit_is_retried_recorded_blocks_its_dependents_and_retry_failed_
         return real(ctx_, unit)
 
     monkeypatch.setitem(units.RUNNERS, "subset", flaky)
+    held = claims.try_claim(ctx.layout.claim(bad.key), lease_s=60)     # as if a live worker were on it
+    counts, _ = study_status(spec)
+    assert counts["subset"] == {"done": 0, "running": 1, "failed": 0, "pending": 2}
+    claims.release(held)
     summary = run_study(spec, progress=False, log=lambda s: None)
     assert len(calls) == 2, "one attempt plus max_retries=1 retry"
     record = json.loads(ctx.layout.failure(bad.key).read_text())
@@ -57,3 +61,42 @@ def test_failed_unit_is_retried_recorded_blocks_its_dependents_and_retry_failed_
     assert (ctx.layout.report_dir / "report.html").exists()
     counts, failures = study_status(spec)
     assert failures == [] and all(c["done"] == sum(c.values()) for c in counts.values())
+
+
+def test_local_pool_worker_killed_mid_training_is_retried(tiny_atlas, tmp_path):
+    """SIGKILL a process-pool worker while it trains: the pool is rebuilt, the unit retried, nothing lost."""
+    import os
+    import signal
+    import threading
+    import time
+
+    spec = load_spec(tiny_spec(tiny_atlas, tmp_path / "study", mae_steps=100, fractions=(0.1,), replicates=1,
+                               workers=2))
+    ctx = StudyContext(spec)
+    claims_dir = ctx.layout.root / "state" / "claims"
+    killed: list[dict] = []
+
+    def kill_a_trainer():
+        deadline = time.time() + 240
+        while time.time() < deadline and not killed:
+            for p in claims_dir.glob("*.json"):
+                try:
+                    info = json.loads(p.read_text())
+                except (OSError, ValueError):
+                    continue
+                if info["label"].startswith("train mae"):      # claimed, so its training has begun
+                    os.kill(info["pid"], signal.SIGKILL)
+                    killed.append(info)
+                    return
+            time.sleep(0.05)
+
+    monitor = threading.Thread(target=kill_a_trainer)
+    monitor.start()
+    lines: list[str] = []
+    summary = run_study(spec, progress=False, log=lines.append)
+    monitor.join()
+    assert killed and summary.failed == {}
+    assert any(line.startswith(f"{killed[0]['label']}: attempt 1 crashed (local)") for line in lines), lines
+    runs = [json.loads(line) for line in ctx.layout.run_log.read_text().splitlines()]
+    assert sorted(r["key"] for r in runs) == sorted(u.key for u in build_plan(ctx).all_units())
+    assert next(r for r in runs if r["key"] == killed[0]["key"])["pid"] != killed[0]["pid"]
