@@ -1,7 +1,12 @@
-"""The local executor: in this process (``workers: 1``) or a process pool sized by ``execution.workers``."""
+"""The local executor: in this process (``workers: 1``) or a process pool sized by ``execution.workers``.
+
+Pool workers start from a fork server, not by forking this process: a fork of a process whose BLAS/OpenMP
+or torch thread pools are already running can hang or crash in the child.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -23,7 +28,8 @@ class LocalExecutor:
                 yield attempt(self.spec_json, u, where="local")
             return
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers)
+            method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method))
         futures = {self._pool.submit(attempt, self.spec_json, u, where="local"): u.key for u in units}
         pending = set(futures)
         while pending:
