@@ -70,7 +70,7 @@ def test_local_pool_worker_killed_mid_training_is_retried(tiny_atlas, tmp_path):
     import threading
     import time
 
-    spec = load_spec(tiny_spec(tiny_atlas, tmp_path / "study", mae_steps=100, fractions=(0.1,), replicates=1,
+    spec = load_spec(tiny_spec(tiny_atlas, tmp_path / "study", fractions=(0.1,), replicates=1, pca_only=True,
                                workers=2))
     ctx = StudyContext(spec)
     claims_dir = ctx.layout.root / "state" / "claims"
@@ -84,7 +84,7 @@ def test_local_pool_worker_killed_mid_training_is_retried(tiny_atlas, tmp_path):
                     info = json.loads(p.read_text())
                 except (OSError, ValueError):
                     continue
-                if info["label"].startswith("train mae"):      # claimed, so its training has begun
+                if info["label"].startswith("train pca on"):   # claimed, so its training has begun
                     os.kill(info["pid"], signal.SIGKILL)
                     killed.append(info)
                     return
