@@ -1,0 +1,158 @@
+"""Compiled (numba) kernels of the plaid covering used by :mod:`cellplateau.selection._plaid`.
+
+Three O(N d) passes, none of which sorts:
+
+* :func:`bucket_columns` puts every column's scaled values into ``n_buckets`` equal-width value buckets
+  (a counting sort by bucket, not a full sort); the greedy interval starts of any box size are then found
+  by successor queries ("smallest value > t") that look at one bucket and the per-bucket minima;
+* :func:`interval_starts` runs geosketch's greedy rule along one dimension with those queries;
+* :func:`box_hashes` gives every point a 64-bit hash of its tuple of interval indices (binary search of the
+  interval starts), and :func:`dense_ids` turns hashes into box ids 0..B-1 (open addressing, first-seen
+  order) and counts them.
+
+Scaled values are computed exactly as geosketch does, in the input's dtype: ``(x - min_j) / M`` with ``M`` the
+largest shifted value, and a new interval starts at the first point beyond ``start + unit``.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+@nb.njit(cache=True, nogil=True)
+def _splitmix(z):
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def bucket_columns(X, mins, scale_arr, inv_width, n_buckets):
+    """Scaled values of each column grouped by value bucket (bucket ``int(v * inv_width[j])``).
+
+    ``mins`` (d,) and ``scale_arr`` (1,) have X's dtype, so the arithmetic is geosketch's. Returns
+    ``(values (d, n), offsets (d, n_buckets + 1), bucket_min (d, n_buckets))``: the values of bucket
+    ``b`` of column ``j`` are ``values[j, offsets[j, b]:offsets[j, b + 1]]``; an empty bucket has min +inf.
+    Columns in parallel; per column one counting pass and one scatter pass.
+    """
+    n, d = X.shape
+    scale = scale_arr[0]
+    values = np.empty((d, n), dtype=X.dtype)
+    offsets = np.zeros((d, n_buckets + 1), dtype=np.int64)
+    bmin = np.full((d, n_buckets), np.inf, dtype=X.dtype)
+    for j in nb.prange(d):
+        col = values[j]                     # first holds the scaled column, then its bucketed copy
+        bucket = np.empty(n, dtype=np.int32)
+        for i in range(n):
+            v = (X[i, j] - mins[j]) / scale
+            b = min(int(v * inv_width[j]), n_buckets - 1)
+            bucket[i] = b
+            offsets[j, b + 1] += 1
+            if v < bmin[j, b]:
+                bmin[j, b] = v
+        fill = np.empty(n_buckets, dtype=np.int64)
+        for b in range(n_buckets):
+            offsets[j, b + 1] += offsets[j, b]
+            fill[b] = offsets[j, b]
+        for i in range(n):
+            b = bucket[i]
+            col[fill[b]] = (X[i, j] - mins[j]) / scale
+            fill[b] += 1
+    return values, offsets, bmin
+
+
+@nb.njit(cache=True, nogil=True)
+def interval_starts(values, offsets, bmin, inv_width, unit_arr):
+    """Greedy interval starts along one dimension (ascending), as geosketch finds them.
+
+    ``unit_arr`` (1,) has the values' dtype so ``start + unit`` rounds as in geosketch.
+    """
+    n_buckets = len(bmin)
+    unit = unit_arr[0]
+    starts = []
+    cur = bmin[0]
+    for b in range(n_buckets):                           # the column's minimum
+        if bmin[b] < np.inf:
+            cur = bmin[b]
+            break
+    while True:
+        starts.append(cur)
+        t = cur + unit
+        b = min(max(int(t * inv_width), 0), n_buckets - 1)
+        found = False
+        nxt = cur
+        for p in range(offsets[b], offsets[b + 1]):      # successor of t inside t's bucket
+            v = values[p]
+            if v > t and (not found or v < nxt):
+                nxt = v
+                found = True
+        if not found:                                    # else the first non-empty bucket after it
+            for c in range(b + 1, n_buckets):
+                if bmin[c] < np.inf:
+                    nxt = bmin[c]
+                    found = True
+                    break
+        if not found:
+            break
+        cur = nxt
+    out = np.empty(len(starts), dtype=values.dtype)
+    for k in range(len(starts)):
+        out[k] = starts[k]
+    return out
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def box_hashes(X, mins, scale_arr, dims, starts, start_ptr, lut, lut_ptr, lut_inv, out):
+    """64-bit hash of each point's interval tuple over ``dims`` (other dims hold a single interval).
+
+    The interval of a value ``v`` is the last start <= ``v``; ``lut`` gives a guess per cell of an even
+    grid over the starts (cell ``int((v - first start) * lut_inv[k])``), corrected exactly by walking.
+    """
+    n = X.shape[0]
+    scale = scale_arr[0]
+    for i in nb.prange(n):
+        h = np.uint64(0x243F6A8885A308D3)
+        for k in range(len(dims)):
+            j = dims[k]
+            v = (X[i, j] - mins[j]) / scale
+            lo, hi = start_ptr[k], start_ptr[k + 1]
+            g = int((v - starts[lo]) * lut_inv[k])
+            g = min(max(g, 0), lut_ptr[k + 1] - lut_ptr[k] - 1)
+            c = lo + lut[lut_ptr[k] + g]
+            while c + 1 < hi and starts[c + 1] <= v:
+                c += 1
+            while c > lo and starts[c] > v:
+                c -= 1
+            h = (h ^ np.uint64(c - lo)) * _MIX
+            h ^= h >> np.uint64(29)
+        out[i] = _splitmix(h)
+
+
+@nb.njit(cache=True, nogil=True)
+def dense_ids(hashes, ids, keys, slot_id):
+    """Box id of every point (first-seen order) into ``ids``; returns the number of distinct boxes.
+
+    ``keys``/``slot_id`` are a reusable open-addressing table (power-of-two size >= 2 n).
+    """
+    n = len(hashes)
+    mask = np.uint64(len(keys) - 1)
+    slot_id[:] = -1
+    n_ids = 0
+    for i in range(n):
+        h = hashes[i]
+        s = ((h * _MIX) >> np.uint64(11)) & mask
+        while True:
+            if slot_id[s] < 0:
+                keys[s] = h
+                slot_id[s] = n_ids
+                ids[i] = n_ids
+                n_ids += 1
+                break
+            if keys[s] == h:
+                ids[i] = slot_id[s]
+                break
+            s = (s + np.uint64(1)) & mask
+    return n_ids
