@@ -174,7 +174,7 @@ class StoreWriter:
         self._fi = open(self._tmp / "X_indices.bin", "wb")
         self._fd = open(self._tmp / "X_data.bin", "wb")
         self._row_nnz: list[np.ndarray] = []
-        self._obs: list[pd.DataFrame] = []
+        self._obs_writer = None       # pyarrow ParquetWriter, opened by the first chunk
         self._hash = hashlib.blake2b(digest_size=32)
         self._hash.update(pd.util.hash_pandas_object(self.var, index=False).values.tobytes())
         self.n_cells = 0
@@ -191,16 +191,36 @@ class StoreWriter:
         indices = counts.indices.astype(np.int32, copy=False)
         data = counts.data.astype(self.data_dtype, copy=False)
         lens = np.diff(counts.indptr).astype(np.int64)
-        obs = obs.reset_index(drop=True).astype(str)
+        obs = obs.reset_index(drop=True)
         self._fi.write(indices.tobytes())
         self._fd.write(data.tobytes())
         for part in (lens, indices, data):
             self._hash.update(np.ascontiguousarray(part).tobytes())
-        self._hash.update(pd.util.hash_pandas_object(obs, index=False).values.tobytes())
+        self._hash.update(pd.util.hash_pandas_object(obs.astype(str), index=False).values.tobytes())
         self._row_nnz.append(lens)
-        self._obs.append(obs)
+        self._write_obs(obs)
         self.n_cells += counts.shape[0]
         self.nnz += len(data)
+
+    def _write_obs(self, obs: pd.DataFrame) -> None:
+        """Stream obs to Parquet chunk by chunk: integer/bool columns as they are, the rest as dictionary strings
+        (so 22 M cells of metadata never sit in memory as Python strings)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        obs = obs.copy()
+        for col in obs.columns:
+            if not (pd.api.types.is_integer_dtype(obs[col]) or pd.api.types.is_bool_dtype(obs[col])):
+                obs[col] = obs[col].astype(str).astype("category")
+        if self._obs_writer is None:
+            text = pa.dictionary(pa.int32(), pa.string())
+            fields = [pa.field(c, text if isinstance(obs[c].dtype, pd.CategoricalDtype)
+                               else pa.from_numpy_dtype(obs[c].dtype)) for c in obs.columns]
+            self._obs_schema = pa.schema(fields)
+            self._obs_writer = pq.ParquetWriter(self._tmp / "obs.parquet", self._obs_schema)
+        elif list(obs.columns) != self._obs_schema.names:
+            raise StoreError(f"obs columns changed between chunks: {self._obs_schema.names} -> {list(obs.columns)}")
+        self._obs_writer.write_table(pa.Table.from_pandas(obs, schema=self._obs_schema, preserve_index=False))
 
     def close(self) -> CorpusStore:
         self._fi.close()
@@ -209,8 +229,10 @@ class StoreWriter:
         if self._row_nnz:
             np.cumsum(np.concatenate(self._row_nnz), out=indptr[1:])
         np.save(self._tmp / "X_indptr.npy", indptr)
-        obs = pd.concat(self._obs, ignore_index=True) if self._obs else pd.DataFrame()
-        obs.to_parquet(self._tmp / "obs.parquet", index=False)
+        if self._obs_writer is not None:
+            self._obs_writer.close()
+        else:
+            pd.DataFrame().to_parquet(self._tmp / "obs.parquet", index=False)
         self.var.to_parquet(self._tmp / "var.parquet", index=False)
         atomic_write_json(self._tmp / "store.json", {
             "format": FORMAT, "format_version": FORMAT_VERSION,
@@ -227,6 +249,8 @@ class StoreWriter:
         for fh in (self._fi, self._fd):
             if not fh.closed:
                 fh.close()
+        if self._obs_writer is not None:
+            self._obs_writer.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self) -> StoreWriter:
