@@ -18,7 +18,7 @@ import scipy.sparse as sp
 ASSAYS = ("10x 3' v3", "10x 3' v2", "10x 5' v1")
 
 
-def chunks(n_cells: int, *, n_genes: int = 2000, n_types: int = 60, n_datasets: int = 40, nnz_per_cell: int = 80,
+def chunks(n_cells: int, *, n_genes: int = 2000, n_types: int = 30, n_datasets: int = 40, nnz_per_cell: int = 80,
            chunk: int = 100_000, seed: int = 0) -> Iterator[tuple[sp.csr_matrix, pd.DataFrame]]:
     rng = np.random.default_rng(seed)
     w = np.arange(1, n_types + 1, dtype=float) ** -1.3
@@ -31,10 +31,10 @@ def chunks(n_cells: int, *, n_genes: int = 2000, n_types: int = 60, n_datasets: 
         dataset = np.searchsorted(ds_bounds, np.arange(start, start + n), side="right")
         lens = rng.integers(nnz_per_cell // 2, nnz_per_cell * 3 // 2, n)
         rows = np.repeat(np.arange(n), lens)
-        own = rng.random(len(rows)) < 0.7
+        own = rng.random(len(rows)) < 0.85
         cols = np.where(own, programs[types[rows], rng.integers(0, 200, len(rows))],
                         rng.integers(0, n_genes, len(rows)))
-        vals = (rng.geometric(0.5, len(rows))).astype(np.int32)
+        vals = np.where(own, rng.geometric(0.3, len(rows)), rng.geometric(0.7, len(rows))).astype(np.int32)
         X = sp.coo_matrix((vals, (rows, cols)), shape=(n, n_genes)).tocsr()
         obs = pd.DataFrame({"cell_type": [f"type_{t}" for t in types], "dataset": [f"ds_{d}" for d in dataset],
                             "donor": [f"donor_{d}_{k}" for d, k in zip(dataset, rng.integers(0, 5, n))],

@@ -127,18 +127,37 @@ class CorpusStore:
             shape=(stop - start, self.n_genes),
         )
 
+    def release_pages(self) -> None:
+        """Unmap the pages of the counts this process has touched (``MADV_DONTNEED``; they stay in the OS page
+        cache and are mapped again on the next read). Keeps a full pass over a large store from showing the
+        whole store as resident memory."""
+        import mmap
+
+        for name in ("_indices", "_data"):
+            arr = self.__dict__.get(name)
+            mm = getattr(arr, "_mmap", None)
+            if mm is not None and hasattr(mm, "madvise"):
+                mm.madvise(mmap.MADV_DONTNEED)
+
     def iter_rows(self, rows: np.ndarray | None = None, *, chunk_size: int = 8192
                   ) -> Iterator[tuple[np.ndarray, sp.csr_matrix]]:
-        """Stream ``(row_indices, counts)`` chunks over ``rows`` (default: every cell, in order)."""
+        """Stream ``(row_indices, counts)`` chunks over ``rows`` (default: every cell, in order).
+
+        Memory stays bounded by the chunk: pages read are released after each chunk.
+        """
         if rows is None:
             for start in range(0, self.n_cells, chunk_size):
                 stop = min(start + chunk_size, self.n_cells)
-                yield np.arange(start, stop), self.read_range(start, stop)
+                chunk = self.read_range(start, stop)
+                self.release_pages()
+                yield np.arange(start, stop), chunk
             return
         rows = np.asarray(rows, dtype=np.int64)
         for start in range(0, len(rows), chunk_size):
             chunk = rows[start : start + chunk_size]
-            yield chunk, self.read_rows(chunk)
+            counts = self.read_rows(chunk)
+            self.release_pages()
+            yield chunk, counts
 
     def __repr__(self) -> str:
         return f"CorpusStore({str(self.path)!r}, n_cells={self.n_cells}, n_genes={self.n_genes})"

@@ -22,6 +22,8 @@ import scipy.sparse as sp
 
 from cellplateau.corpus.store import CorpusStore
 
+RELEASE_EVERY = 64      # batches between releases of the store pages this process has mapped
+
 
 def shuffled_order(rows: np.ndarray, *, rng: np.random.Generator, block_size: int,
                    fetch_blocks: int = 1) -> np.ndarray:
@@ -128,9 +130,11 @@ class BatchStream:
 
     def _produce(self) -> None:
         try:
-            for rows in self._batches():
+            for i, rows in enumerate(self._batches()):
                 if self._stop.is_set() or not self._put((rows, self._read(rows))):
                     return
+                if i % RELEASE_EVERY == RELEASE_EVERY - 1:      # resident memory bounded by recent batches
+                    self.store.release_pages()
         except BaseException as exc:  # surface loader errors in the consumer
             self._q.put(exc)
 

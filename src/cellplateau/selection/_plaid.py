@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+_BLOCK = 1 << 16     # points hashed per block before the box count is checked against the limit
+
 
 class _Covering:
     """Geosketch's plaid covering of ``X``, for any box side ``unit``, without sorting any column."""
@@ -42,16 +44,26 @@ class _Covering:
         self.ptp = ((maxs - self.mins) / self.scale[0]).astype(self.X.dtype)
         self.n_buckets = int(n_buckets or max(16, min(n // 64, 1 << 14)))
         self.inv = self.n_buckets / np.maximum(self.ptp.astype(np.float64), 1e-300)
-        self.values, self.offsets, self.bmin = k.bucket_columns(self.X, self.mins, self.scale, self.inv,
-                                                                self.n_buckets)
+        self.values = np.empty((d, n), dtype=self.X.dtype)
+        self.offsets = np.zeros((d, self.n_buckets + 1), dtype=np.int64)
+        self.bmin = np.full((d, self.n_buckets), np.inf, dtype=self.X.dtype)
+        for a in range(0, d, 8):        # 8 columns at a time, transposed so each column is contiguous
+            b = min(a + 8, d)
+            k.bucket_columns(np.ascontiguousarray(self.X[:, a:b].T), self.mins[a:b], self.scale, self.inv[a:b],
+                             self.values[a:b], self.offsets[a:b], self.bmin[a:b])
         self._hashes = np.empty(n, dtype=np.uint64)
         size = 1 << int(max(2 * n, 2) - 1).bit_length()
         self._keys = np.empty(size, dtype=np.uint64)
         self._slots = np.empty(size, dtype=np.int64)
 
-    def boxes(self, unit: float) -> tuple[np.ndarray, int]:
-        """``(box id of every point (first-seen order), number of boxes)`` for box side ``unit``."""
+    def boxes(self, unit: float, *, limit: int | None = None) -> tuple[np.ndarray | None, int]:
+        """``(box id of every point (first-seen order), number of boxes)`` for box side ``unit``.
+
+        With ``limit``, counting stops as soon as there are more than ``limit`` boxes: ``(None, count > limit)``.
+        """
         k = self._k
+        n = len(self.X)
+        limit = n if limit is None else int(limit)
         u = np.array([unit], dtype=self.X.dtype)
         dims = np.flatnonzero(self.ptp > u[0]).astype(np.int64)
         starts = [k.interval_starts(self.values[j], self.offsets[j], self.bmin[j], self.inv[j], u) for j in dims]
@@ -69,9 +81,16 @@ class _Covering:
         lut_ptr = np.zeros(len(dims) + 1, dtype=np.int64)
         np.cumsum([len(t) for t in luts], out=lut_ptr[1:])
         lut = np.clip(np.concatenate(luts), 0, None).astype(np.int64) if luts else np.zeros(0, np.int64)
-        k.box_hashes(self.X, self.mins, self.scale, dims, flat, ptr, lut, lut_ptr, lut_inv, self._hashes)
-        ids = np.empty(len(self.X), dtype=np.int64)
-        n_boxes = int(k.dense_ids(self._hashes, ids, self._keys, self._slots))
+        ids = np.empty(n, dtype=np.int64)
+        self._slots.fill(-1)
+        n_boxes = 0
+        for a in range(0, n, _BLOCK):       # hash a block (parallel), number its boxes; stop once over the limit
+            b = min(a + _BLOCK, n)
+            k.box_hashes(self.X[a:b], self.mins, self.scale, dims, flat, ptr, lut, lut_ptr, lut_inv,
+                         self._hashes[a:b])
+            n_boxes = int(k.insert_ids(self._hashes[a:b], ids[a:b], self._keys, self._slots, n_boxes, limit))
+            if n_boxes > limit:
+                return None, n_boxes
         return ids, n_boxes
 
 
@@ -80,9 +99,11 @@ def cover(X: np.ndarray, k: int, *, alpha: float = 0.1, max_iter: int = 200) -> 
     cov = _Covering(X)
     low, high = 0.0, float(cov.ptp.max())
     unit = (low + high) / 4.0
-    box = None
+    too_many = int(np.floor(k * (1 + alpha)))      # counting stops early above this: the count is not needed
+    box, last = None, unit
     for _ in range(max_iter):
-        box, n_boxes = cov.boxes(unit)
+        box, n_boxes = cov.boxes(unit, limit=too_many)
+        last = unit
         if n_boxes > k * (1 + alpha):
             low = unit
             unit = (unit + high) / 2.0
@@ -93,6 +114,8 @@ def cover(X: np.ndarray, k: int, *, alpha: float = 0.1, max_iter: int = 200) -> 
             break
         if high - low < 1e-20:
             break
+    if box is None:         # the search ended on a covering with too many boxes: geosketch keeps it
+        box, _ = cov.boxes(last)
     return box
 
 

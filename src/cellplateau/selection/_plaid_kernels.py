@@ -30,24 +30,21 @@ def _splitmix(z):
 
 
 @nb.njit(cache=True, nogil=True, parallel=True)
-def bucket_columns(X, mins, scale_arr, inv_width, n_buckets):
+def bucket_columns(T, mins, scale_arr, inv_width, values, offsets, bmin):
     """Scaled values of each column grouped by value bucket (bucket ``int(v * inv_width[j])``).
 
-    ``mins`` (d,) and ``scale_arr`` (1,) have X's dtype, so the arithmetic is geosketch's. Returns
-    ``(values (d, n), offsets (d, n_buckets + 1), bucket_min (d, n_buckets))``: the values of bucket
-    ``b`` of column ``j`` are ``values[j, offsets[j, b]:offsets[j, b + 1]]``; an empty bucket has min +inf.
-    Columns in parallel; per column one counting pass and one scatter pass.
+    ``T`` (g, n) holds g columns of X, contiguous; ``mins`` (g,) and ``scale_arr`` (1,) have X's dtype, so the
+    arithmetic is geosketch's. Fills ``values`` (g, n), ``offsets`` (g, n_buckets + 1, zero on entry) and
+    ``bmin`` (g, n_buckets, +inf on entry): the values of bucket ``b`` of column ``j`` are
+    ``values[j, offsets[j, b]:offsets[j, b + 1]]``. Columns in parallel; one counting and one scatter pass each.
     """
-    n, d = X.shape
+    g, n = T.shape
+    n_buckets = bmin.shape[1]
     scale = scale_arr[0]
-    values = np.empty((d, n), dtype=X.dtype)
-    offsets = np.zeros((d, n_buckets + 1), dtype=np.int64)
-    bmin = np.full((d, n_buckets), np.inf, dtype=X.dtype)
-    for j in nb.prange(d):
-        col = values[j]                     # first holds the scaled column, then its bucketed copy
+    for j in nb.prange(g):
         bucket = np.empty(n, dtype=np.int32)
         for i in range(n):
-            v = (X[i, j] - mins[j]) / scale
+            v = (T[j, i] - mins[j]) / scale
             b = min(int(v * inv_width[j]), n_buckets - 1)
             bucket[i] = b
             offsets[j, b + 1] += 1
@@ -59,9 +56,8 @@ def bucket_columns(X, mins, scale_arr, inv_width, n_buckets):
             fill[b] = offsets[j, b]
         for i in range(n):
             b = bucket[i]
-            col[fill[b]] = (X[i, j] - mins[j]) / scale
+            values[j, fill[b]] = (T[j, i] - mins[j]) / scale
             fill[b] += 1
-    return values, offsets, bmin
 
 
 @nb.njit(cache=True, nogil=True)
@@ -132,16 +128,14 @@ def box_hashes(X, mins, scale_arr, dims, starts, start_ptr, lut, lut_ptr, lut_in
 
 
 @nb.njit(cache=True, nogil=True)
-def dense_ids(hashes, ids, keys, slot_id):
-    """Box id of every point (first-seen order) into ``ids``; returns the number of distinct boxes.
+def insert_ids(hashes, ids, keys, slot_id, n_ids, limit):
+    """Give each hash its box id (first-seen order) in ``ids``, continuing a table that already holds ``n_ids``
+    boxes; stops early and returns a count above ``limit`` as soon as there are more than ``limit`` boxes.
 
-    ``keys``/``slot_id`` are a reusable open-addressing table (power-of-two size >= 2 n).
+    ``keys``/``slot_id`` are an open-addressing table (power-of-two size >= 2 n; ``slot_id`` -1 = empty).
     """
-    n = len(hashes)
     mask = np.uint64(len(keys) - 1)
-    slot_id[:] = -1
-    n_ids = 0
-    for i in range(n):
+    for i in range(len(hashes)):
         h = hashes[i]
         s = ((h * _MIX) >> np.uint64(11)) & mask
         while True:
@@ -150,6 +144,8 @@ def dense_ids(hashes, ids, keys, slot_id):
                 slot_id[s] = n_ids
                 ids[i] = n_ids
                 n_ids += 1
+                if n_ids > limit:
+                    return n_ids
                 break
             if keys[s] == h:
                 ids[i] = slot_id[s]
