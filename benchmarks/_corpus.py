@@ -97,3 +97,51 @@ def write_soma(uri: Path, n_cells: int, *, n_genes: int = 2000, **kw) -> Path:
             start += n
     (uri / "done").touch()
     return uri
+
+
+def write_h5ads(folder: Path, n_cells: int, *, n_files: int = 5, n_genes: int = 2000, **kw) -> list[Path]:
+    """The corpus as ``n_files`` CSR ``.h5ad`` files (float32 counts), written slice by slice with h5py."""
+    import h5py
+    from anndata.io import write_elem
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"part{i}.h5ad" for i in range(n_files)]
+    if all(p.exists() for p in paths):
+        return paths
+    bounds = np.linspace(0, n_cells, n_files + 1).astype(int)
+    gen = chunks(n_cells, n_genes=n_genes, **kw)
+    pending: list[tuple[sp.csr_matrix, pd.DataFrame]] = []
+    for i, p in enumerate(paths):
+        need = bounds[i + 1] - bounds[i]
+        parts, have = [], 0
+        while have < need:
+            X, obs = pending.pop() if pending else next(gen)
+            take = min(need - have, X.shape[0])
+            parts.append((X[:take], obs.iloc[:take]))
+            if take < X.shape[0]:
+                pending.append((X[take:], obs.iloc[take:].reset_index(drop=True)))
+            have += take
+        tmp = p.with_suffix(".tmp")
+        with h5py.File(tmp, "w") as f:
+            f.attrs["encoding-type"], f.attrs["encoding-version"] = "anndata", "0.1.0"
+            obs = pd.concat([o for _, o in parts], ignore_index=True)
+            obs.index = [f"{i}_{j}" for j in range(len(obs))]
+            write_elem(f, "obs", obs)
+            write_elem(f, "var", var_table(n_genes).set_index("gene_symbol"))
+            g = f.create_group("X")
+            g.attrs["encoding-type"], g.attrs["encoding-version"] = "csr_matrix", "0.1.0"
+            g.attrs["shape"] = (need, n_genes)
+            nnz = sum(X.nnz for X, _ in parts)
+            indptr = np.zeros(need + 1, dtype=np.int64)
+            np.cumsum(np.concatenate([np.diff(X.indptr) for X, _ in parts]), out=indptr[1:])
+            g.create_dataset("indptr", data=indptr)
+            data = g.create_dataset("data", shape=(nnz,), dtype=np.float32)
+            ind = g.create_dataset("indices", shape=(nnz,), dtype=np.int32)
+            a = 0
+            for X, _ in parts:
+                data[a : a + X.nnz] = X.data.astype(np.float32)
+                ind[a : a + X.nnz] = X.indices
+                a += X.nnz
+        tmp.rename(p)
+        del parts
+    return paths

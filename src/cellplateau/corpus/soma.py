@@ -87,19 +87,43 @@ def read_var(exp, source: SomaSource, *, var_filter: str | None) -> pd.DataFrame
 
 
 def read_obs(exp, source: SomaSource, *, obs_filter: str | None, columns: list[str]) -> pd.DataFrame:
-    """``soma_joinid`` plus the wanted obs columns that exist, for the cells passing the filter (joinid order)."""
+    """``soma_joinid`` plus the wanted obs columns that exist, for the cells passing the filter (joinid order).
+
+    Text columns are dictionary-encoded batch by batch, so 22 M cells cost a few bytes per cell and column
+    (categoricals), never Python strings.
+    """
+    import pyarrow as pa
+
     names = set(exp.obs.schema.names)
     cols = ["soma_joinid"] + [c for c in dict.fromkeys(columns) if c in names and c != "soma_joinid"]
+    batches = []
     try:
-        tables = exp.obs.read(value_filter=obs_filter, column_names=cols)
-        obs = tables.concat().to_pandas()
+        for tbl in exp.obs.read(value_filter=obs_filter, column_names=cols):
+            batches.append(pa.table({c: _encode(tbl.column(c)) for c in tbl.column_names}))
     except Exception as exc:  # noqa: BLE001
         raise IngestError(f"{source.describe()}: obs filter {obs_filter!r} failed ({exc}); obs columns are "
                           f"{sorted(names)}") from exc
+    if not batches:
+        return pd.DataFrame({c: pd.Series(dtype="int64" if c == "soma_joinid" else "category") for c in cols})
+    obs = pa.concat_tables(batches, promote_options="permissive").unify_dictionaries().to_pandas()
     for c in obs.columns:
-        if c != "soma_joinid" and not isinstance(obs[c].dtype, pd.CategoricalDtype):
+        if c != "soma_joinid" and obs[c].dtype == object:
             obs[c] = obs[c].astype("category")
     return obs.sort_values("soma_joinid", ignore_index=True)
+
+
+def _encode(col):
+    """A text column as a dictionary column (other types unchanged)."""
+    import pyarrow as pa
+
+    col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+        col = col.dictionary_encode()
+    if pa.types.is_dictionary(col.type) and col.type.value_type != pa.string():
+        col = col.cast(pa.dictionary(pa.int32(), pa.string()))
+    elif pa.types.is_dictionary(col.type) and col.type.index_type != pa.int32():
+        col = col.cast(pa.dictionary(pa.int32(), col.type.value_type))
+    return col
 
 
 def _store_obs(obs: pd.DataFrame, obs_map: Mapping[str, str]) -> pd.DataFrame:
