@@ -124,3 +124,13 @@ def test_cli_ingests_a_soma_experiment(experiment, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "cellplateau", "ingest", str(tmp_path / "t"), "--soma", str(path),
                           "--obs-filter", "no_such_column == 1"], capture_output=True, text=True)
     assert bad.returncode == 2 and "obs filter" in bad.stderr and not (tmp_path / "t").exists()
+
+
+def test_cli_sctab_preset_applies_the_reference_thresholds(experiment, tmp_path):
+    """At the reference thresholds (>= 5,000 cells a type) nothing of the small experiment survives: the preset's
+    rule is wired in, and the refusal is an error naming the source, not an empty store."""
+    path, _ = experiment
+    res = subprocess.run([sys.executable, "-m", "cellplateau", "ingest", str(tmp_path / "s"), "--soma", str(path),
+                          "--preset", "sctab"], capture_output=True, text=True)
+    assert res.returncode == 2 and "no cell passes the filters" in res.stderr, res.stderr
+    assert not (tmp_path / "s").exists()
