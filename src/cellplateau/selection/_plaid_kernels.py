@@ -6,9 +6,9 @@ Three O(N d) passes, none of which sorts:
   (a counting sort by bucket, not a full sort); the greedy interval starts of any box size are then found
   by successor queries ("smallest value > t") that look at one bucket and the per-bucket minima;
 * :func:`interval_starts` runs geosketch's greedy rule along one dimension with those queries;
-* :func:`box_hashes` gives every point a 64-bit hash of its tuple of interval indices (binary search of the
-  interval starts), and :func:`dense_ids` turns hashes into box ids 0..B-1 (open addressing, first-seen
-  order) and counts them.
+* :func:`box_hashes` gives every point a 64-bit hash of its tuple of interval indices (the last interval start
+  at or below the value, found through a look-up grid), and :func:`insert_ids` turns hashes into box ids 0..B-1
+  (open addressing, first-seen order) and counts them, stopping early past a limit.
 
 Scaled values are computed exactly as geosketch does, in the input's dtype: ``(x - min_j) / M`` with ``M`` the
 largest shifted value, and a new interval starts at the first point beyond ``start + unit``.
