@@ -7,9 +7,9 @@ Each stage runs in its own process under ``/usr/bin/time -v``, which reports its
 
 1. ``h5ad``: write the synthetic corpus (benchmarks/_corpus.py) as five ``.h5ad`` files;
 2. ``ingest``: many-h5ad ingestion (``ingest_h5ad``, 50 k cells a chunk) of all of it into a corpus store;
-3. ``soma`` / ``ingest_soma``: a 1 M-cell TileDB-SOMA experiment with the Census's layout, ingested with an
-   obs value filter by ``ingest_soma`` (writing SOMA at 5 M cells takes longer than this machine allows;
-   the reader's memory does not depend on the experiment's size, only on the chunk and the obs columns);
+3. ``soma`` / ``ingest_soma``: a TileDB-SOMA experiment with the Census's layout (``--soma-cells``, 1 M by
+   default to keep the full run short; ``--stages soma,ingest_soma --soma-cells 5000000`` for the full size),
+   ingested with an obs value filter by ``ingest_soma``;
 4. ``select``: out-of-core PCA (HVGs and basis on a 50 k-cell sample, every cell projected in chunks), geometric
    sketch of 1 % on the 50 PCs (ours), random and cell-type re-weighted 10 % subsets;
 5. ``stream``: one full epoch of the random 10 % subset as dense float32 batches of 1,024 (``BatchStream``).
@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 BOUND_GB = 4.0
 
 
-SOMA_CELLS = 1_000_000
+SOMA_CELLS = int(os.environ.get("CELLPLATEAU_BENCH_SOMA_CELLS", 1_000_000))
 
 
 def stage_h5ad(cache: Path, n: int) -> str:
@@ -137,14 +137,17 @@ def main() -> None:
     ap.add_argument("--cells", type=int, default=5_000_000)
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "cellplateau-bench")
     ap.add_argument("--stage", choices=list(STAGES))
+    ap.add_argument("--stages", default=",".join(STAGES), help="comma-separated stages to run, in order")
+    ap.add_argument("--soma-cells", type=int, default=SOMA_CELLS, help="cells of the SOMA experiment")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/scale.md"))
     args = ap.parse_args()
     if args.stage:
         print(STAGES[args.stage](args.cache, args.cells), flush=True)
         return
     args.cache.mkdir(parents=True, exist_ok=True)
+    os.environ["CELLPLATEAU_BENCH_SOMA_CELLS"] = str(args.soma_cells)        # read by the stage processes
     rows = []
-    for stage in STAGES:
+    for stage in args.stages.split(","):
         rss, secs, summary = _run(stage, args.cache, args.cells)
         rows.append((stage, rss, secs, summary))
         print(f"{stage}: peak RSS {rss:.2f} GB, {secs:.0f} s; {summary}", flush=True)
