@@ -6,9 +6,7 @@ import numpy as np
 import pandas as pd
 
 from cellplateau.analysis.saturation import saturation_reference, saturation_seed_mean
-
-HEADLINE = {"knn_classification": "micro_f1"}
-
+from cellplateau.evaluation import HEADLINE  # noqa: E402  (the metric each task's curves use)
 
 NON_EVAL_TASKS = ("composition", "diversity", "pretraining", "selection")
 
