@@ -6,7 +6,7 @@ Each of ``n_splits`` seeded, stratified 80/10/10 splits (train / validation / te
   metrics ``micro_f1``, ``macro_f1``, ``accuracy`` and per-class ``f1:<class>`` (the headline is
   ``micro_f1``).
 * **full**: the encoder and a fresh head trained together (neural families only; the encoder at a
-  tenth of the head's learning rate); metrics ``full_micro_f1``, ``full_macro_f1``, ``full_accuracy``.
+  ``encoder_lr_ratio`` of the head's learning rate); metrics ``full_micro_f1``, ``full_macro_f1``, ``full_accuracy``.
 
 Both stop early on the validation loss (patience in epochs) and restore their best weights; the test
 part is scored once. Baseline: L1-regularised logistic regression on log1p(CP10k) HVGs, with HVGs and
@@ -38,10 +38,11 @@ class FineTuneConfig(BaseModel):
     full: bool = Field(True, description="also fine-tune the whole encoder (neural families)")
     hidden: int = Field(128, ge=4, description="hidden units of the MLP head")
     dropout: float = Field(0.1, ge=0, lt=1)
-    lr: float = Field(1e-3, gt=0, description="learning rate of the head (the encoder gets lr / 10)")
+    lr: float = Field(1e-3, gt=0, description="learning rate of the head")
+    encoder_lr_ratio: float = Field(0.1, gt=0, le=1, description="encoder learning rate as a share of lr (full)")
     batch_size: int = Field(128, ge=2)
     max_epochs: int = Field(100, ge=1, description="epoch cap of the frozen head")
-    full_max_epochs: int = Field(15, ge=1, description="epoch cap of full fine-tuning")
+    full_max_epochs: int = Field(30, ge=1, description="epoch cap of full fine-tuning")
     patience: int = Field(5, ge=1, description="epochs without a better validation loss before stopping")
     per_class: bool = Field(True, description="also report per-class F1 of the frozen head")
     baseline_hvg: int = Field(2000, ge=10, description="HVGs of the logistic-regression baseline")
@@ -143,7 +144,7 @@ def full_finetune_predict(model, counts, y: np.ndarray, n_classes: int, train, v
         return head(enc.forward(enc.prepare(counts[rows[part][pos]])))
 
     groups = [{"params": head.parameters(), "lr": config.lr},
-              {"params": enc.module.parameters(), "lr": config.lr / 10}]
+              {"params": enc.module.parameters(), "lr": config.lr * config.encoder_lr_ratio}]
     _fit(forward, groups, y[train], y[val], len(train), len(val), config, max_epochs=config.full_max_epochs,
          seed=seed, modules=[head, enc.module])
     out = []

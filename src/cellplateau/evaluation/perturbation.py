@@ -6,10 +6,11 @@ cells' embeddings is used to predict, and none of its cells are fitted on:
 * the target space is log1p(CP10k) of ``n_genes`` HVGs chosen on the training contexts' cells, the
   same for every family (the embedding only enters as the head's input);
 * a head (MLP) maps ``[standardised embedding of a control cell, multi-hot perturbation targets]`` to
-  the expression of a cell of that perturbation in the control cell's context; it is fitted on the
-  training contexts, pairing each cell with a random control of its own context (fresh pairs every
-  epoch), controls included as the empty perturbation;
-* the prediction for perturbation ``p`` in ``h`` is the mean head output over ``h``'s control cells.
+  the change from that control cell's expression to the expression of a cell of that perturbation in
+  the same context; it is fitted on the training contexts, pairing each cell with a random control of
+  its own context (fresh pairs every epoch), controls included as the empty perturbation;
+* the prediction for perturbation ``p`` in ``h`` is the mean over ``h``'s control cells of their
+  expression plus the predicted change.
 
 Metrics, per perturbation of ``h`` whose targets were all seen in training (``n_perturbations`` of
 them), then averaged over perturbations and held-out contexts: Pearson correlation of predicted vs
@@ -138,14 +139,78 @@ def _multi_hot(perts: np.ndarray, vocab: dict[str, int], control: str) -> np.nda
     return out
 
 
+def _pairs(ctx_tr: np.ndarray, is_ctrl: np.ndarray, contexts, rng: np.random.Generator
+           ) -> tuple[np.ndarray, np.ndarray]:
+    """Every cell of ``contexts`` paired with a random control of its own context (positions), shuffled."""
+    cells, partner = [], []
+    for c in contexts:
+        members = np.flatnonzero(ctx_tr == c)
+        ctrls = members[is_ctrl[members]]
+        if len(ctrls):
+            cells.append(members)
+            partner.append(ctrls[rng.integers(0, len(ctrls), len(members))])
+    if not cells:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    cells_a, partner_a = np.concatenate(cells), np.concatenate(partner)
+    order = rng.permutation(len(cells_a))
+    return cells_a[order], partner_a[order]
+
+
+def _train_head(Zt, Pt, Yt, ctx_tr, is_ctrl, contexts, config: PerturbationConfig, seed: int, *,
+                epochs: int, val_contexts=()):
+    """Fit the response head on ``contexts``; with ``val_contexts``, also return after each epoch the MSE of
+    the predicted vs observed pseudo-bulk change of every perturbation in ``val_contexts``."""
+    import torch
+    import torch.nn as nn
+
+    torch.manual_seed(seed % (2**31))
+    rng = np.random.default_rng(seed)
+    head = nn.Sequential(nn.Linear(Zt.shape[1] + Pt.shape[1], config.hidden), nn.ReLU(), nn.Dropout(0.1),
+                         nn.Linear(config.hidden, config.hidden), nn.ReLU(), nn.Linear(config.hidden, Yt.shape[1]))
+    opt = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=1e-4)
+    # validation: pseudo-bulk change of every perturbation of the validation contexts, predicted from
+    # their controls (the quantity the metrics score)
+    val_sets = []
+    for c in val_contexts:
+        members = np.flatnonzero(ctx_tr == c)
+        ctrls = members[is_ctrl[members]]
+        if not len(ctrls):
+            continue
+        for row in np.unique(Pt[members[~is_ctrl[members]]].numpy(), axis=0):
+            cells = members[~is_ctrl[members] & (Pt[members].numpy() == row).all(1)]
+            if len(cells) >= config.min_cells:
+                delta = Yt[cells].mean(0) - Yt[ctrls].mean(0)
+                val_sets.append((ctrls, torch.from_numpy(row).expand(len(ctrls), -1), delta))
+    history = []
+    for _ in range(epochs):
+        head.train()
+        cells, partner = _pairs(ctx_tr, is_ctrl, contexts, rng)
+        for s in range(0, len(cells), config.batch_size):
+            c_idx, p_idx = cells[s : s + config.batch_size], partner[s : s + config.batch_size]
+            loss = ((head(torch.cat([Zt[p_idx], Pt[c_idx]], 1)) - (Yt[c_idx] - Yt[p_idx])) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        if val_sets:
+            head.eval()
+            with torch.no_grad():
+                history.append(float(np.mean([float(((head(torch.cat([Zt[ctrls], onehot], 1)).mean(0) - delta) ** 2)
+                                                     .mean()) for ctrls, onehot, delta in val_sets])))
+    head.eval()
+    return head, history
+
+
 def predict_held_out(embedding: np.ndarray, ds: EvalDataset, split: HeldOutSplit, genes: np.ndarray,
                      config: PerturbationConfig, seed: int) -> dict[str, np.ndarray]:
     """Predicted mean expression (over ``genes``) of every evaluable perturbation of the held-out context.
 
-    Reads only the training rows and the held-out controls' embeddings.
+    Reads only the training rows and the held-out control cells (their embeddings and expression). The
+    number of epochs is chosen on one training context held out in turn (the one with the most cells),
+    then the head is refitted on every training context for that many epochs.
     """
     import torch
-    import torch.nn as nn
+
+    from cellplateau.corpus.features import log1p_cp10k
 
     perts = require(ds, "perturbations", config.name)
     ctx = require(ds, "contexts", config.name)
@@ -153,40 +218,28 @@ def predict_held_out(embedding: np.ndarray, ds: EvalDataset, split: HeldOutSplit
     tr = split.train
     Z = np.asarray(embedding, dtype=np.float32)
     mu, sd = Z[tr].mean(0), Z[tr].std(0) + 1e-6
-    Zs_train = (Z[tr] - mu) / sd
-    from cellplateau.corpus.features import log1p_cp10k
-
     Y = log1p_cp10k(ds.own_counts[tr], genes=genes, dense=True)
     vocab = {t: i for i, t in enumerate(sorted({t for p in np.unique(perts[tr]) for t in targets_of(p, control)}))}
-    P = _multi_hot(perts[tr], vocab, control)
-    # controls of each training context, as positions in the training rows
-    ctx_tr = ctx[tr]
-    is_ctrl = perts[tr] == control
-    ctrl_pos = {c: np.flatnonzero((ctx_tr == c) & is_ctrl) for c in np.unique(ctx_tr)}
-    usable = np.flatnonzero(np.array([len(ctrl_pos[c]) > 0 for c in ctx_tr]))
-    rng = np.random.default_rng(seed)
-    torch.manual_seed(seed % (2**31))
-    head = nn.Sequential(nn.Linear(Z.shape[1] + len(vocab), config.hidden), nn.ReLU(),
-                         nn.Linear(config.hidden, config.hidden), nn.ReLU(), nn.Linear(config.hidden, len(genes)))
-    opt = torch.optim.Adam(head.parameters(), lr=config.lr)
-    Zt, Pt, Yt = torch.from_numpy(Zs_train), torch.from_numpy(P), torch.from_numpy(Y)
-    for _ in range(config.epochs):
-        order = rng.permutation(usable)
-        partner = np.array([rng.choice(ctrl_pos[c]) for c in ctx_tr[order]]) if len(order) else order
-        for s in range(0, len(order), config.batch_size):
-            cells, ctrls = order[s : s + config.batch_size], partner[s : s + config.batch_size]
-            x = torch.cat([Zt[ctrls], Pt[cells]], 1)
-            loss = ((head(x) - Yt[cells]) ** 2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    head.eval()
+    Zt = torch.from_numpy((Z[tr] - mu) / sd)
+    Pt, Yt = torch.from_numpy(_multi_hot(perts[tr], vocab, control)), torch.from_numpy(Y)
+    ctx_tr, is_ctrl = ctx[tr], perts[tr] == control
+    contexts = list(np.unique(ctx_tr))
+    epochs = config.epochs
+    if len(contexts) >= 2:
+        names, sizes = np.unique(ctx_tr, return_counts=True)
+        val = names[np.argmax(sizes)]
+        _, history = _train_head(Zt, Pt, Yt, ctx_tr, is_ctrl, [c for c in contexts if c != val], config, seed,
+                                 epochs=config.epochs, val_contexts=[val])
+        if history:
+            epochs = int(np.argmin(history)) + 1
+    head, _ = _train_head(Zt, Pt, Yt, ctx_tr, is_ctrl, contexts, config, seed, epochs=epochs)
     Zc = torch.from_numpy((Z[split.controls] - mu) / sd)
+    ctrl_mean = log1p_cp10k(ds.own_counts[split.controls], genes=genes, dense=True).mean(0).astype(np.float64)
     out = {}
     with torch.no_grad():
         for p in split.perturbed:
             onehot = torch.from_numpy(_multi_hot(np.array([p]), vocab, control)).expand(len(Zc), -1)
-            out[p] = head(torch.cat([Zc, onehot], 1)).mean(0).numpy().astype(np.float64)
+            out[p] = ctrl_mean + head(torch.cat([Zc, onehot], 1)).mean(0).numpy().astype(np.float64)
     return out
 
 
