@@ -103,3 +103,13 @@ def test_download_by_url_and_cellxgene_id_with_checksums(file_server, tmp_path):
         fetch(DatasetSource(url=f"{base}/missing.h5ad", sha256=digest), tmp_path / "m.h5ad", name="m")
     with pytest.raises(ValueError, match="exactly one"):
         DatasetSource(url="http://x", cellxgene_dataset_id=dataset_id, sha256=digest)
+
+
+def test_tian_singlets_and_ensembl_ids_on_a_symbol_vocabulary(realdata):
+    vocab = pd.DataFrame({"gene_symbol": ["TP53", "EPCAM", "KRT18", "VIM", "GAPDH", "NOTAGENE"], "gene_id": ""})
+    spec = DatasetSpec(name="tian", path=realdata / "tian2019_lung_cellline_mixology_multiprotocol.h5ad",
+                       label_key="cell_line", obs_filter={"demuxlet_cls": ["SNG"]}, min_gene_overlap=0.5)
+    ds = load_dataset(spec, vocab)
+    assert ds.n_cells == 1021 and ds.n_dropped == 387              # doublets and unassigned droplets removed
+    assert ds.mapping.n_mapped == 5 and ds.mapping.n_translated == 5  # every match came through GENCODE
+    assert ds.counts[:, :5].sum() > 0 and ds.counts[:, 5].sum() == 0

@@ -11,6 +11,12 @@ from cellplateau.evaluation import HEADLINE  # noqa: E402  (the metric each task
 NON_EVAL_TASKS = ("composition", "diversity", "pretraining", "selection")
 
 
+def headline_rows(r: pd.DataFrame, metric_for_task: dict[str, str]) -> pd.DataFrame:
+    """The rows holding each task's headline metric."""
+    mask = np.fromiter((metric_for_task.get(t) == m for t, m in zip(r["task"], r["metric"])), bool, len(r))
+    return r[mask]
+
+
 def with_model(results: pd.DataFrame) -> pd.DataFrame:
     """Add ``model``: the family, suffixed with its size preset when it has one (``mae-l``)."""
     r = results.copy()
@@ -34,14 +40,14 @@ def controls(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE) 
     """Mean headline score of each model's untrained control per (task, dataset)."""
     r = model_rows(results, controls=True)
     r = r[r["strategy"] == "control"]
-    r = r[[metric_for_task.get(t) == m for t, m in zip(r["task"], r["metric"])]]
+    r = headline_rows(r, metric_for_task)
     return r.groupby(["task", "dataset", "metric", "model"], observed=True)["value"].mean().reset_index()
 
 
 def curves(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE) -> pd.DataFrame:
     """Mean, standard error and count over seeds per (task, dataset, family, strategy, fraction)."""
     r = model_rows(results)
-    r = r[[metric_for_task.get(t) == m for t, m in zip(r["task"], r["metric"])]]
+    r = headline_rows(r, metric_for_task)
     g = r.groupby(["task", "dataset", "metric", "model", "strategy", "fraction"], observed=True)["value"]
     out = g.agg(mean="mean", sd="std", n="count").reset_index()
     out["se"] = out["sd"] / np.sqrt(out["n"].clip(lower=1))
@@ -68,7 +74,7 @@ def saturation_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HE
 
 def baselines(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE) -> pd.DataFrame:
     r = results[results["strategy"] == "baseline"]
-    r = r[[metric_for_task.get(t) == m for t, m in zip(r["task"], r["metric"])]]
+    r = headline_rows(r, metric_for_task)
     return r[["task", "dataset", "family", "metric", "value"]].reset_index(drop=True)
 
 
@@ -192,7 +198,7 @@ def joint_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLIN
     params = fit[fit["metric"] == "n_params"].groupby("model_key")["value"].first()
     flops = fit[fit["metric"] == "flops"]["value"]
     ev = model_rows(results)
-    ev = ev[[metric_for_task.get(t) == m for t, m in zip(ev["task"], ev["metric"])]]
+    ev = headline_rows(ev, metric_for_task)
     rows = []
     for (task, dataset, family, strategy), g in ev.groupby(["task", "dataset", "family", "strategy"], observed=True):
         if g["model_size"].nunique() < 2:
