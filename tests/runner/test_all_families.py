@@ -58,7 +58,7 @@ def test_five_families_with_controls_and_compute_columns(tiny_atlas, tmp_path):
     assert list(mae_s["steps"]) == [2, 6]      # fixed_epochs: ceil(0.5 x 540 / 256), ceil(0.5 x 2700 / 256)
     assert (wide.loc[("scvi", "xs"), "steps"] == 20).all()     # fixed_steps: the same at every fraction
     emb_time = r[(r["metric"] == "embed_s_per_1k_cells") & (r["strategy"] == "random")]
-    assert len(emb_time) == 6 * 5 and (emb_time["value"] > 0).all()    # 6 models x 5 (task, dataset) pairs
+    assert len(emb_time) == 6 * 2 * 6 and (emb_time["value"] > 0).all()    # 6 models x 2 sizes x 6 (task, dataset)
     # every task ran on its dataset for every model, and every record carries its gene overlap
     ev = r[~r["task"].isin(["pretraining", "composition", "diversity", "selection"])]
     pairs = set(zip(ev["task"], ev["dataset"]))

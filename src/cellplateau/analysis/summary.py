@@ -214,3 +214,25 @@ def joint_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLIN
             rows.append({"task": task, "dataset": dataset, "family": family, "strategy": strategy,
                          "exp_data": jf.a, "exp_params": jf.b, "s_max": jf.e, **alloc})
     return pd.DataFrame(rows)
+
+
+def task_metrics(results: pd.DataFrame) -> pd.DataFrame:
+    """Every metric of every (task, dataset), per-class F1 aside: models at their largest subset and untrained
+    controls (means over seeds) beside the baselines, with the dataset's gene overlap."""
+    r = with_model(results)
+    r = r[~r["task"].isin(NON_EVAL_TASKS) & ~r["metric"].astype(str).str.startswith("f1:")
+          & (r["metric"] != "embed_s_per_1k_cells")]
+    if r.empty:
+        return pd.DataFrame()
+    largest = r[r["strategy"] != "baseline"].groupby("model", observed=True)["fraction"].max()
+    keep = ((r["strategy"] == "baseline") | (r["strategy"] == "control")
+            | (r["fraction"] == r["model"].map(largest)))
+    r = r[keep].copy()
+    r["row"] = np.where(r["strategy"] == "baseline", r["family"].astype(str),
+                        np.where(r["strategy"] == "control", r["model"] + " untrained",
+                                 r["model"] + " @ " + r["fraction"].map("{:g}".format)))
+    out = r.pivot_table(index=["task", "dataset", "row"], columns="metric", values="value", aggfunc="mean")
+    overlap = r.groupby(["task", "dataset"], observed=True)["gene_overlap"].max()
+    out = out.reset_index()
+    out.insert(2, "gene_overlap", [overlap.get((t, d), np.nan) for t, d in zip(out["task"], out["dataset"])])
+    return out
