@@ -30,8 +30,8 @@ def _sq_dist(q, X, x_sq):
 def knn(X: np.ndarray, k: int, *, exact_max: int = 50_000, threads: int | None = None):
     """The ``k`` nearest neighbours of every row of ``X`` (Euclidean), self first, with faiss.
 
-    Exact (``IndexFlatL2``) up to ``exact_max`` cells; above, an HNSW graph (M = 32, efSearch >= 2k),
-    whose recall@90 on 100 k synthetic cells was 0.995 against the exact search. Returns scib-metrics'
+    Exact (``IndexFlatL2``) up to ``exact_max`` cells; above, an HNSW graph (M = 32, efConstruction 40,
+    efSearch k + 30), whose recall@90 on 100 k synthetic cells was 0.990 against the exact search. Returns scib-metrics'
     ``NeighborsResults`` (indices int64, distances float32).
     """
     import faiss
@@ -46,10 +46,10 @@ def knn(X: np.ndarray, k: int, *, exact_max: int = 50_000, threads: int | None =
         index = faiss.IndexFlatL2(d)
     else:
         index = faiss.IndexHNSWFlat(d, 32)
-        index.hnsw.efConstruction = 80
+        index.hnsw.efConstruction = 40
     index.add(X)
     if n > exact_max:
-        index.hnsw.efSearch = max(128, 2 * k)
+        index.hnsw.efSearch = k + 30
     dist, idx = index.search(X, k)
     idx = idx.astype(np.int64)
     # self first: ties (duplicate cells) or an approximate search may place it elsewhere or drop it

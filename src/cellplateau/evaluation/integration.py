@@ -44,15 +44,18 @@ class IntegrationConfig(BaseModel):
 
 def _silhouette_batch(X: np.ndarray, labels: np.ndarray, batches: np.ndarray, max_cells: int | None,
                       seed: int) -> float:
-    """scIB's batch ASW: per label, mean of ``1 - |silhouette(batch)|`` over its cells; mean over labels
+    """scIB's batch ASW: per label, mean of ``1 - |silhouette(batch)|`` over its cells (estimated on at most
+    ``max_cells / n_labels`` sampled query cells per label, against all cells of the label); mean over labels
     with at least two batches."""
     scores = []
-    for i, lab in enumerate(np.unique(labels)):
+    names = np.unique(labels)
+    per_label = None if max_cells is None else max(50, max_cells // len(names))
+    for i, lab in enumerate(names):
         members = np.flatnonzero(labels == lab)
         b = batches[members]
         if len(np.unique(b)) < 2:
             continue
-        q = sample_queries(len(members), max_cells, derive_seed(seed, "asw-batch", i))
+        q = sample_queries(len(members), per_label, derive_seed(seed, "asw-batch", i))
         s = silhouette_samples(X[members], b, query=q)
         scores.append(float(np.mean(1.0 - np.abs(s))))
     return float(np.mean(scores)) if scores else float("nan")
