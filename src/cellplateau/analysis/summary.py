@@ -6,11 +6,15 @@ import numpy as np
 import pandas as pd
 
 from cellplateau.analysis.saturation import saturation_reference, saturation_seed_mean
-
-HEADLINE = {"knn_classification": "micro_f1"}
-
+from cellplateau.evaluation import HEADLINE  # noqa: E402  (the metric each task's curves use)
 
 NON_EVAL_TASKS = ("composition", "diversity", "pretraining", "selection")
+
+
+def headline_rows(r: pd.DataFrame, metric_for_task: dict[str, str]) -> pd.DataFrame:
+    """The rows holding each task's headline metric."""
+    mask = np.fromiter((metric_for_task.get(t) == m for t, m in zip(r["task"], r["metric"])), bool, len(r))
+    return r[mask]
 
 
 def with_model(results: pd.DataFrame) -> pd.DataFrame:
@@ -36,14 +40,14 @@ def controls(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE) 
     """Mean headline score of each model's untrained control per (task, dataset)."""
     r = model_rows(results, controls=True)
     r = r[r["strategy"] == "control"]
-    r = r[[metric_for_task.get(t) == m for t, m in zip(r["task"], r["metric"])]]
+    r = headline_rows(r, metric_for_task)
     return r.groupby(["task", "dataset", "metric", "model"], observed=True)["value"].mean().reset_index()
 
 
 def curves(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE) -> pd.DataFrame:
     """Mean, standard error and count over seeds per (task, dataset, family, strategy, fraction)."""
     r = model_rows(results)
-    r = r[[metric_for_task.get(t) == m for t, m in zip(r["task"], r["metric"])]]
+    r = headline_rows(r, metric_for_task)
     g = r.groupby(["task", "dataset", "metric", "model", "strategy", "fraction"], observed=True)["value"]
     out = g.agg(mean="mean", sd="std", n="count").reset_index()
     out["se"] = out["sd"] / np.sqrt(out["n"].clip(lower=1))
@@ -70,7 +74,7 @@ def saturation_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HE
 
 def baselines(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE) -> pd.DataFrame:
     r = results[results["strategy"] == "baseline"]
-    r = r[[metric_for_task.get(t) == m for t, m in zip(r["task"], r["metric"])]]
+    r = headline_rows(r, metric_for_task)
     return r[["task", "dataset", "family", "metric", "value"]].reset_index(drop=True)
 
 
@@ -194,7 +198,7 @@ def joint_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLIN
     params = fit[fit["metric"] == "n_params"].groupby("model_key")["value"].first()
     flops = fit[fit["metric"] == "flops"]["value"]
     ev = model_rows(results)
-    ev = ev[[metric_for_task.get(t) == m for t, m in zip(ev["task"], ev["metric"])]]
+    ev = headline_rows(ev, metric_for_task)
     rows = []
     for (task, dataset, family, strategy), g in ev.groupby(["task", "dataset", "family", "strategy"], observed=True):
         if g["model_size"].nunique() < 2:
@@ -210,3 +214,25 @@ def joint_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLIN
             rows.append({"task": task, "dataset": dataset, "family": family, "strategy": strategy,
                          "exp_data": jf.a, "exp_params": jf.b, "s_max": jf.e, **alloc})
     return pd.DataFrame(rows)
+
+
+def task_metrics(results: pd.DataFrame) -> pd.DataFrame:
+    """Every metric of every (task, dataset), per-class F1 aside: models at their largest subset and untrained
+    controls (means over seeds) beside the baselines, with the dataset's gene overlap."""
+    r = with_model(results)
+    r = r[~r["task"].isin(NON_EVAL_TASKS) & ~r["metric"].astype(str).str.startswith("f1:")
+          & (r["metric"] != "embed_s_per_1k_cells")]
+    if r.empty:
+        return pd.DataFrame()
+    largest = r[r["strategy"] != "baseline"].groupby("model", observed=True)["fraction"].max()
+    keep = ((r["strategy"] == "baseline") | (r["strategy"] == "control")
+            | (r["fraction"] == r["model"].map(largest)))
+    r = r[keep].copy()
+    r["row"] = np.where(r["strategy"] == "baseline", r["family"].astype(str),
+                        np.where(r["strategy"] == "control", r["model"] + " untrained",
+                                 r["model"] + " @ " + r["fraction"].map("{:g}".format)))
+    out = r.pivot_table(index=["task", "dataset", "row"], columns="metric", values="value", aggfunc="mean")
+    overlap = r.groupby(["task", "dataset"], observed=True)["gene_overlap"].max()
+    out = out.reset_index()
+    out.insert(2, "gene_overlap", [overlap.get((t, d), np.nan) for t, d in zip(out["task"], out["dataset"])])
+    return out

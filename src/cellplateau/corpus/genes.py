@@ -31,7 +31,8 @@ class GeneMapping:
 
     target: np.ndarray          # (n_source_genes,) int64 vocabulary column or -1
     n_vocab: int
-    key: str                    # "gene_symbol" or "gene_id"
+    key: str                    # "gene_symbol" or "gene_id", and how many were translated
+    n_translated: int = 0       # genes matched through the GENCODE ID <-> symbol table
 
     @property
     def n_mapped(self) -> int:
@@ -41,6 +42,11 @@ class GeneMapping:
     def overlap(self) -> float:
         """Share of the vocabulary that the source covers."""
         return self.n_mapped / max(self.n_vocab, 1)
+
+    @property
+    def source_overlap(self) -> float:
+        """Share of the source's genes that found a vocabulary gene."""
+        return self.n_mapped / max(len(self.target), 1)
 
     def apply(self, X: sp.spmatrix) -> sp.csr_matrix:
         """Reorder columns of ``X`` (cells x source genes) onto the vocabulary; missing genes are 0."""
@@ -59,23 +65,59 @@ class GeneMapping:
                 f"({self.n_vocab - self.n_mapped} vocabulary genes are zeros)")
 
 
-def map_genes(source: pd.Index | list[str], vocab: pd.DataFrame) -> GeneMapping:
-    """Map source gene names onto ``vocab`` (columns ``gene_symbol``, ``gene_id``).
+def _lookup(names: list[str]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name and name != "nan":
+            out.setdefault(name, i)
+    return out
+
+
+def map_genes(source: pd.Index | list[str], vocab: pd.DataFrame, *, organism: str = "human",
+              translate: bool = True) -> GeneMapping:
+    """Map source gene names onto ``vocab`` (columns ``gene_symbol`` and/or ``gene_id``).
 
     Ensembl IDs (version suffixes ignored) are matched against ``gene_id``, anything else against
-    ``gene_symbol``. Duplicated source names map only their first occurrence.
+    ``gene_symbol``. With ``translate``, genes that do not match directly are translated through the
+    maintained GENCODE table (:mod:`cellplateau.corpus.gene_table`: ID -> symbol or symbol -> ID) and
+    matched against the other column, so an Ensembl-ID dataset maps onto a symbol-only vocabulary and
+    vice versa. Duplicated source names, and a second source gene reaching an already-mapped vocabulary
+    gene, map nothing (the first occurrence wins).
     """
     source = [str(s) for s in source]
     key = "gene_id" if looks_like_ensembl(source) else "gene_symbol"
-    vocab_names = strip_version(vocab[key]) if key == "gene_id" else list(vocab[key].astype(str))
+    other = "gene_symbol" if key == "gene_id" else "gene_id"
     src = strip_version(source) if key == "gene_id" else source
-    lookup: dict[str, int] = {}
-    for i, name in enumerate(vocab_names):
-        lookup.setdefault(name, i)
     target = np.full(len(src), -1, dtype=np.int64)
-    seen: set[str] = set()
-    for i, name in enumerate(src):
-        if name in lookup and name not in seen:
-            target[i] = lookup[name]
-            seen.add(name)
-    return GeneMapping(target, len(vocab), key)
+    taken: set[int] = set()
+    if key in vocab.columns:
+        names = strip_version(vocab[key].astype(str)) if key == "gene_id" else list(vocab[key].astype(str))
+        lookup = _lookup(names)
+        for i, name in enumerate(src):
+            j = lookup.get(name, -1)
+            if j >= 0 and j not in taken:
+                target[i] = j
+                taken.add(j)
+    n_direct = int((target >= 0).sum())
+    n_translated = 0
+    if translate and other in vocab.columns and n_direct < len(src):
+        from cellplateau.corpus.gene_table import GeneTableError, id_to_symbol, symbol_to_id
+
+        try:
+            table = id_to_symbol(organism) if key == "gene_id" else symbol_to_id(organism)
+        except GeneTableError:
+            if n_direct == 0:
+                raise
+            table = {}
+        names = strip_version(vocab[other].astype(str)) if other == "gene_id" else list(vocab[other].astype(str))
+        lookup = _lookup(names)
+        for i, name in enumerate(src):
+            if target[i] >= 0:
+                continue
+            j = lookup.get(table.get(name, ""), -1)
+            if j >= 0 and j not in taken:
+                target[i] = j
+                taken.add(j)
+                n_translated += 1
+    label = key if n_translated == 0 else f"{key} (+{n_translated} via the GENCODE {key}->{other} table)"
+    return GeneMapping(target, len(vocab), label, n_translated)

@@ -27,7 +27,14 @@ A cell in dataset ``d``, donor ``j``, of type ``k`` (drawn from ``pi_tissue(d)``
 Evaluation datasets come from held-out datasets with new donors and new dataset shifts
 (``heldout_donors``), from a new assay never seen in the corpus (``new_assay``), and from a
 type-balanced draw in which rare types are as common as abundant ones (``balanced_types``): the
-same biology under new batch effects, with labels.
+same biology under new batch effects, with labels. ``integration`` draws the same type mix in four
+new datasets on four different assays (the held-out one included), ``batch`` = dataset.
+``perturbation`` is a CRISPR-activation screen in four "cell lines" (one subtype of each of four
+lineages; ``cell_line``): ``n_perturbations`` target genes, each raising its own expression by
+``N(2.5, 0.3^2)`` log-units and a downstream program of 30 genes by ``N(0, 0.8^2)``; the response in
+line ``c`` is the program scaled by ``LogNormal(0, 0.3^2)`` plus a line-specific effect on 10 genes
+(``N(0, 0.6^2)``), so responses are shared but context-dependent. Three pairs ``A+B`` add their
+programs. A quarter of each line's cells are controls (``perturbation = control``).
 
 The corpus is generated and written in chunks of ``chunk_size`` cells, so a 10 M-cell corpus never
 needs its whole matrix in memory; each chunk has its own child seed, so the output is a
@@ -68,7 +75,9 @@ class AtlasParams:
     eval_cells: int = 2_500
     chunk_size: int = 10_000
     seed: int = 0
-    eval_sets: tuple[str, ...] = field(default=("heldout_donors", "new_assay", "balanced_types"))
+    eval_sets: tuple[str, ...] = field(default=("heldout_donors", "new_assay", "balanced_types", "integration",
+                                                "perturbation"))
+    n_perturbations: int = 8
 
 
 @dataclass
@@ -152,7 +161,8 @@ def _corpus_datasets(p: AtlasParams) -> tuple[list[_Dataset], np.ndarray]:
 
 
 def _sample_cells(rng: np.random.Generator, bio: _Biology, datasets: list[_Dataset], ds_of_cell: np.ndarray,
-                  type_of_cell: np.ndarray) -> tuple[sp.csr_matrix, pd.DataFrame]:
+                  type_of_cell: np.ndarray, extra_logits: np.ndarray | None = None
+                  ) -> tuple[sp.csr_matrix, pd.DataFrame]:
     n = len(ds_of_cell)
     G = bio.base.shape[0]
     donor_of_cell = np.empty(n, dtype=np.int64)
@@ -161,7 +171,10 @@ def _sample_cells(rng: np.random.Generator, bio: _Biology, datasets: list[_Datas
         sel = np.flatnonzero(ds_of_cell == d_idx)
         d = datasets[d_idx]
         donor_of_cell[sel] = rng.integers(0, len(d.donors), len(sel))
-        prof = np.exp(bio.type_logits[type_of_cell[sel]]) * bio.assay_shift[d.assay] * d.shift
+        logits = bio.type_logits[type_of_cell[sel]]
+        if extra_logits is not None:
+            logits = logits + extra_logits[sel]
+        prof = np.exp(logits - logits.max(1, keepdims=True)) * bio.assay_shift[d.assay] * d.shift
         prof *= d.donor_shift[donor_of_cell[sel]]
         prof /= prof.sum(1, keepdims=True)
         lib = np.exp(rng.normal(np.log(bio.assay_libsize[d.assay] * bio.assay_capture[d.assay]), 0.35, len(sel)))
@@ -233,6 +246,12 @@ def write_eval_sets(eval_dir: str | os.PathLike, params: AtlasParams, *, bio: _B
     for name in params.eval_sets:
         rng = rng_for(params.seed, "atlas", "eval", name)
         n = params.eval_cells
+        if name in ("integration", "perturbation"):
+            maker = _integration_set if name == "integration" else _perturbation_set
+            adata = maker(rng, bio, params)
+            adata.uns["source"] = f"cellplateau synthetic atlas, eval set {name!r}, seed {params.seed}"
+            out[name] = _write_h5ad(adata, eval_dir, name)
+            continue
         if name == "new_assay":
             assay = params.n_assays  # the held-out technology
         else:
@@ -250,9 +269,72 @@ def write_eval_sets(eval_dir: str | os.PathLike, params: AtlasParams, *, bio: _B
         obs.index = [f"{name}_cell{i}" for i in range(n)]
         adata = ad.AnnData(X=counts, obs=obs, var=gene_table(params.n_genes).set_index("gene_symbol"))
         adata.uns["source"] = f"cellplateau synthetic atlas, eval set {name!r}, seed {params.seed}"
-        target = eval_dir / f"{name}.h5ad"
-        tmp = eval_dir / f".{name}.h5ad.tmp"
-        adata.write_h5ad(tmp)
-        os.replace(tmp, target)
-        out[name] = target
+        out[name] = _write_h5ad(adata, eval_dir, name)
     return out
+
+
+def _write_h5ad(adata, eval_dir: Path, name: str) -> Path:
+    target = eval_dir / f"{name}.h5ad"
+    tmp = eval_dir / f".{name}.h5ad.tmp"
+    adata.write_h5ad(tmp)
+    os.replace(tmp, target)
+    return target
+
+
+def _integration_set(rng: np.random.Generator, bio: _Biology, params: AtlasParams):
+    """Four new datasets on four different assays (the held-out assay included), one type mix."""
+    import anndata as ad
+
+    n, K = params.eval_cells, len(bio.type_names)
+    n_assays = params.n_assays + 1
+    dsets = [_make_dataset(rng, f"integration_batch{i}", i % n_assays, 0, params.n_genes) for i in range(4)]
+    ds_of_cell = rng.integers(0, len(dsets), n)
+    comp = bio.tissue_comp.mean(0) ** 0.5            # flatter than the corpus: every type has cells
+    type_of_cell = rng.choice(K, n, p=comp / comp.sum())
+    counts, obs = _sample_cells(rng, bio, dsets, ds_of_cell, type_of_cell)
+    obs["batch"] = obs["dataset"]
+    obs.index = [f"integration_cell{i}" for i in range(n)]
+    return ad.AnnData(X=counts, obs=obs, var=gene_table(params.n_genes).set_index("gene_symbol"))
+
+
+def _perturbation_set(rng: np.random.Generator, bio: _Biology, params: AtlasParams):
+    """A CRISPRa-like screen in four cell lines with shared but context-dependent responses."""
+    import anndata as ad
+
+    G, n = params.n_genes, params.eval_cells
+    lineages = np.unique(bio.lineage_of)[:4]
+    line_types = [int(np.flatnonzero(bio.lineage_of == lin)[0]) for lin in lineages]
+    n_lines = len(line_types)
+    symbols = gene_table(G)["gene_symbol"].to_numpy()
+    targets = rng.choice(G, params.n_perturbations, replace=False)
+    programs = np.zeros((params.n_perturbations, G))
+    for i, t in enumerate(targets):
+        genes = rng.choice(G, 30, replace=False)
+        programs[i, genes] = rng.normal(0.0, 0.8, 30)
+        programs[i, t] = rng.normal(2.5, 0.3)
+    scale = np.exp(rng.normal(0.0, 0.3, (n_lines, params.n_perturbations)))
+    line_effect = np.zeros((n_lines, params.n_perturbations, G))
+    for c in range(n_lines):
+        for i in range(params.n_perturbations):
+            genes = rng.choice(G, 10, replace=False)
+            line_effect[c, i, genes] = rng.normal(0.0, 0.6, 10)
+    singles = [(i,) for i in range(params.n_perturbations)]
+    pairs = [(0, 1), (2, 3), (4, 5)][: params.n_perturbations // 2]
+    conditions = [()] + singles + pairs
+    weights = np.array([len(conditions) / 3.0] + [1.0] * (len(conditions) - 1))   # a quarter controls
+    line_of_cell = rng.integers(0, n_lines, n)
+    cond_of_cell = rng.choice(len(conditions), n, p=weights / weights.sum())
+    extra = np.zeros((n, G))
+    for j, cond in enumerate(conditions):
+        for i in cond:
+            sel = cond_of_cell == j
+            extra[sel] += scale[line_of_cell[sel], i, None] * programs[i] + line_effect[line_of_cell[sel], i]
+    dset = _make_dataset(rng, "perturbation_screen", 0, 0, G)
+    type_of_cell = np.asarray(line_types)[line_of_cell]
+    counts, obs = _sample_cells(rng, bio, [dset], np.zeros(n, dtype=np.int64), type_of_cell, extra)
+    names = ["control"] + ["+".join(symbols[targets[i]] for i in cond) for cond in conditions[1:]]
+    obs["perturbation"] = np.asarray(names)[cond_of_cell]
+    obs["cell_line"] = np.char.add("line", line_of_cell.astype(str))
+    obs["batch"] = obs["cell_line"]
+    obs.index = [f"perturbation_cell{i}" for i in range(n)]
+    return ad.AnnData(X=counts, obs=obs, var=gene_table(G).set_index("gene_symbol"))

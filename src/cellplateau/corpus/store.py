@@ -127,18 +127,37 @@ class CorpusStore:
             shape=(stop - start, self.n_genes),
         )
 
+    def release_pages(self) -> None:
+        """Unmap the pages of the counts this process has touched (``MADV_DONTNEED``; they stay in the OS page
+        cache and are mapped again on the next read). Keeps a full pass over a large store from showing the
+        whole store as resident memory."""
+        import mmap
+
+        for name in ("_indices", "_data"):
+            arr = self.__dict__.get(name)
+            mm = getattr(arr, "_mmap", None)
+            if mm is not None and hasattr(mm, "madvise"):
+                mm.madvise(mmap.MADV_DONTNEED)
+
     def iter_rows(self, rows: np.ndarray | None = None, *, chunk_size: int = 8192
                   ) -> Iterator[tuple[np.ndarray, sp.csr_matrix]]:
-        """Stream ``(row_indices, counts)`` chunks over ``rows`` (default: every cell, in order)."""
+        """Stream ``(row_indices, counts)`` chunks over ``rows`` (default: every cell, in order).
+
+        Memory stays bounded by the chunk: pages read are released after each chunk.
+        """
         if rows is None:
             for start in range(0, self.n_cells, chunk_size):
                 stop = min(start + chunk_size, self.n_cells)
-                yield np.arange(start, stop), self.read_range(start, stop)
+                chunk = self.read_range(start, stop)
+                self.release_pages()
+                yield np.arange(start, stop), chunk
             return
         rows = np.asarray(rows, dtype=np.int64)
         for start in range(0, len(rows), chunk_size):
             chunk = rows[start : start + chunk_size]
-            yield chunk, self.read_rows(chunk)
+            counts = self.read_rows(chunk)
+            self.release_pages()
+            yield chunk, counts
 
     def __repr__(self) -> str:
         return f"CorpusStore({str(self.path)!r}, n_cells={self.n_cells}, n_genes={self.n_genes})"
@@ -174,7 +193,7 @@ class StoreWriter:
         self._fi = open(self._tmp / "X_indices.bin", "wb")
         self._fd = open(self._tmp / "X_data.bin", "wb")
         self._row_nnz: list[np.ndarray] = []
-        self._obs: list[pd.DataFrame] = []
+        self._obs_writer = None       # pyarrow ParquetWriter, opened by the first chunk
         self._hash = hashlib.blake2b(digest_size=32)
         self._hash.update(pd.util.hash_pandas_object(self.var, index=False).values.tobytes())
         self.n_cells = 0
@@ -191,16 +210,36 @@ class StoreWriter:
         indices = counts.indices.astype(np.int32, copy=False)
         data = counts.data.astype(self.data_dtype, copy=False)
         lens = np.diff(counts.indptr).astype(np.int64)
-        obs = obs.reset_index(drop=True).astype(str)
+        obs = obs.reset_index(drop=True)
         self._fi.write(indices.tobytes())
         self._fd.write(data.tobytes())
         for part in (lens, indices, data):
             self._hash.update(np.ascontiguousarray(part).tobytes())
-        self._hash.update(pd.util.hash_pandas_object(obs, index=False).values.tobytes())
+        self._hash.update(pd.util.hash_pandas_object(obs.astype(str), index=False).values.tobytes())
         self._row_nnz.append(lens)
-        self._obs.append(obs)
+        self._write_obs(obs)
         self.n_cells += counts.shape[0]
         self.nnz += len(data)
+
+    def _write_obs(self, obs: pd.DataFrame) -> None:
+        """Stream obs to Parquet chunk by chunk: integer/bool columns as they are, the rest as dictionary strings
+        (so 22 M cells of metadata never sit in memory as Python strings)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        obs = obs.copy()
+        for col in obs.columns:
+            if not (pd.api.types.is_integer_dtype(obs[col]) or pd.api.types.is_bool_dtype(obs[col])):
+                obs[col] = obs[col].astype(str).astype("category")
+        if self._obs_writer is None:
+            text = pa.dictionary(pa.int32(), pa.string())
+            fields = [pa.field(c, text if isinstance(obs[c].dtype, pd.CategoricalDtype)
+                               else pa.from_numpy_dtype(obs[c].dtype)) for c in obs.columns]
+            self._obs_schema = pa.schema(fields)
+            self._obs_writer = pq.ParquetWriter(self._tmp / "obs.parquet", self._obs_schema)
+        elif list(obs.columns) != self._obs_schema.names:
+            raise StoreError(f"obs columns changed between chunks: {self._obs_schema.names} -> {list(obs.columns)}")
+        self._obs_writer.write_table(pa.Table.from_pandas(obs, schema=self._obs_schema, preserve_index=False))
 
     def close(self) -> CorpusStore:
         self._fi.close()
@@ -209,8 +248,10 @@ class StoreWriter:
         if self._row_nnz:
             np.cumsum(np.concatenate(self._row_nnz), out=indptr[1:])
         np.save(self._tmp / "X_indptr.npy", indptr)
-        obs = pd.concat(self._obs, ignore_index=True) if self._obs else pd.DataFrame()
-        obs.to_parquet(self._tmp / "obs.parquet", index=False)
+        if self._obs_writer is not None:
+            self._obs_writer.close()
+        else:
+            pd.DataFrame().to_parquet(self._tmp / "obs.parquet", index=False)
         self.var.to_parquet(self._tmp / "var.parquet", index=False)
         atomic_write_json(self._tmp / "store.json", {
             "format": FORMAT, "format_version": FORMAT_VERSION,
@@ -227,6 +268,8 @@ class StoreWriter:
         for fh in (self._fi, self._fd):
             if not fh.closed:
                 fh.close()
+        if self._obs_writer is not None:
+            self._obs_writer.close()
         shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self) -> StoreWriter:

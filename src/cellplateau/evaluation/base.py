@@ -4,23 +4,43 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel
 
 from cellplateau.evaluation.datasets import EvalDataset
 
+# dataset columns a task may need, and the spec key that provides each
+COLUMN_KEYS = {"labels": "label_key", "batches": "batch_key", "perturbations": "perturbation_key",
+               "contexts": "context_key"}
+
 
 @dataclass(frozen=True)
 class Task:
     """A registered task.
 
-    ``evaluate(embedding, dataset, config, seed) -> {metric: value}`` scores one model's embedding
-    (cells x dims, rows aligned with the dataset); ``baselines(dataset, config, seed) ->
-    {baseline_name: {metric: value}}`` scores the model-free references on the same split.
+    ``evaluate(embedding, dataset, config, seed, model) -> {metric: value}`` scores one model
+    (``embedding``: cells x dims, rows aligned with the dataset; ``model``: the loaded model, for tasks
+    that fine-tune it); ``baselines(dataset, config, seed) -> {baseline_name: {metric: value}}`` scores
+    the model-free references on the same splits. ``requires`` names the dataset columns the task
+    needs (see ``COLUMN_KEYS``); ``headline`` is the metric the report's curves use.
     """
 
     name: str
     config: type[BaseModel]
-    evaluate: Callable[[np.ndarray, EvalDataset, BaseModel, int], dict[str, float]]
-    baselines: Callable[[EvalDataset, BaseModel, int], dict[str, dict[str, float]]]
+    evaluate: Callable[..., dict[str, float]]
+    baselines: Callable[[EvalDataset, Any, int], dict[str, dict[str, float]]]
+    requires: tuple[str, ...] = ("labels",)
+    headline: str = "micro_f1"
+
+    def applies_to(self, dataset_spec) -> bool:
+        """Whether a dataset entry of the spec names every column this task needs."""
+        return all(getattr(dataset_spec, COLUMN_KEYS[c]) for c in self.requires)
+
+
+def require(ds: EvalDataset, column: str, task: str) -> np.ndarray:
+    values = getattr(ds, column)
+    if values is None:
+        raise ValueError(f"task {task!r} needs the {COLUMN_KEYS[column]} of dataset {ds.name!r}; the spec sets none")
+    return values

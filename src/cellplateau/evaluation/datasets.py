@@ -1,4 +1,13 @@
-"""Evaluation datasets: an ``.h5ad`` with raw counts, mapped onto the corpus gene vocabulary."""
+"""Evaluation datasets: a registry entry in the spec (:class:`DatasetSpec`), read from a local ``.h5ad``
+with raw counts (downloaded first when it has a :class:`~cellplateau.evaluation.sources.DatasetSource`),
+and mapped onto the corpus gene vocabulary.
+
+Gene alignment is the fragile part of every foundation-model benchmark (a peer published wrong scVI
+scores because genes were aligned against the wrong list), so it is an invariant here: genes are
+matched by Ensembl ID or symbol, translated through the maintained GENCODE table where the two sides
+use different identifiers; the overlap is recorded with every result; and a dataset whose overlap with
+the vocabulary is below ``min_gene_overlap`` is refused, with the overlap in the message.
+"""
 
 from __future__ import annotations
 
@@ -8,74 +17,186 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, Field
 
 from cellplateau.corpus.genes import GeneMapping, map_genes
 from cellplateau.corpus.ingest import IngestError, check_counts
+from cellplateau.evaluation.sources import DatasetSource
+
+UNLABELLED = ("nan", "unknown", "", "none")
 
 
 class DatasetError(ValueError):
     """An evaluation dataset cannot be used; the message names the file and the key."""
 
 
+class DatasetSpec(BaseModel):
+    """An evaluation dataset: a local ``.h5ad`` with raw counts and the meaning of its columns."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="short name used in results")
+    path: Path = Field(description="the .h5ad file (the download target when `source` is set)")
+    source: DatasetSource | None = Field(None, description="where to download `path` from when it is missing")
+    label_key: str | None = Field("cell_type", description="obs column with cell-type labels (cells without "
+                                  "one are dropped)")
+    batch_key: str | None = Field(None, description="obs column with batches (integration)")
+    perturbation_key: str | None = Field(None, description="obs column naming each cell's perturbation; "
+                                         "combinations as 'A+B'")
+    control_value: str = Field("control", description="value of perturbation_key for control cells")
+    context_key: str | None = Field(None, description="obs column with the context of a perturbation "
+                                    "(cell line or cell type); one context is held out")
+    gene_key: str | None = Field(None, description="var column with gene names (default: var_names)")
+    organism: str = Field("human", description="organism of the GENCODE table used to translate gene IDs")
+    obs_filter: dict[str, list[str]] = Field(default_factory=dict, description="keep only cells whose obs "
+                                             "column holds one of these values, e.g. {demuxlet_cls: [SNG]}")
+    max_cells: int | None = Field(None, ge=10, description="seeded subsample cap")
+    min_gene_overlap: float | None = Field(None, ge=0, le=1, description="refuse the dataset when it covers less "
+                                           "than this share of the corpus vocabulary (default: evaluation."
+                                           "min_gene_overlap)")
+    tasks: list[str] | None = Field(None, description="tasks to run on it (default: every task whose columns "
+                                    "it has)")
+
+    def columns(self) -> dict[str, str]:
+        """The obs columns this entry relies on, by role."""
+        roles = {"label_key": self.label_key, "batch_key": self.batch_key,
+                 "perturbation_key": self.perturbation_key, "context_key": self.context_key}
+        out = {role: col for role, col in roles.items() if col}
+        out.update({f"obs_filter.{col}": col for col in self.obs_filter})
+        return out
+
+
 @dataclass(frozen=True)
 class EvalDataset:
-    """A labelled evaluation dataset.
+    """An evaluation dataset in memory.
 
     ``counts`` are raw counts on the corpus vocabulary (cells x vocab genes; genes the dataset lacks
-    are zero), ``own_counts`` the same cells on the dataset's own genes (used by baselines).
+    are zero), ``own_counts`` the same cells on the dataset's own genes (used by baselines and as the
+    target space of perturbation response). Columns a spec does not name are ``None``.
     """
 
     name: str
     counts: sp.csr_matrix
     own_counts: sp.csr_matrix
-    labels: np.ndarray
+    labels: np.ndarray | None
     batches: np.ndarray | None
     mapping: GeneMapping
     n_dropped: int = 0
+    perturbations: np.ndarray | None = None
+    contexts: np.ndarray | None = None
+    control_value: str = "control"
+    own_genes: np.ndarray | None = None
+
+    @property
+    def n_cells(self) -> int:
+        return int(self.counts.shape[0])
 
 
-def load_eval_dataset(path: str | Path, vocab: pd.DataFrame, *, name: str, label_key: str,
-                      batch_key: str | None = None, gene_key: str | None = None,
-                      max_cells: int | None = None, seed: int = 0) -> EvalDataset:
-    """Read ``path``, keep cells with a label, map genes onto ``vocab``.
+def _source_genes(adata, path: Path, gene_key: str | None) -> pd.Index:
+    if gene_key is None:
+        return adata.var_names
+    if gene_key not in adata.var.columns:
+        raise DatasetError(f"{path}: var has no column {gene_key!r} (gene_key); columns are {list(adata.var.columns)}")
+    return pd.Index(adata.var[gene_key].astype(str))
+
+
+def _check_columns(obs_columns, path: Path, name: str, columns: dict[str, str]) -> None:
+    for role, col in columns.items():
+        if col not in obs_columns:
+            raise DatasetError(f"{path}: obs has no column {col!r} ({role} of dataset {name!r}); "
+                               f"columns are {list(obs_columns)}")
+
+
+def _refuse_low_overlap(mapping: GeneMapping, path: Path, name: str, min_overlap: float) -> None:
+    if mapping.n_mapped == 0:
+        raise DatasetError(f"{path}: none of its genes are in the corpus vocabulary (matched by {mapping.key})")
+    if mapping.overlap < min_overlap:
+        raise DatasetError(
+            f"{path}: dataset {name!r} covers {mapping.overlap:.1%} of the corpus vocabulary "
+            f"({mapping.n_mapped} of {mapping.n_vocab} genes, matched by {mapping.key}), below the minimum "
+            f"gene overlap {min_overlap:.1%}; lower min_gene_overlap only if the missing genes are truly "
+            "absent from the assay")
+
+
+def inspect_dataset(spec: DatasetSpec, vocab: pd.DataFrame, *, min_overlap: float = 0.0) -> GeneMapping:
+    """Plan-time check without reading the matrix: the file exists, the named columns exist, and the
+    gene overlap with ``vocab`` is at least the minimum. Returns the gene mapping."""
+    import anndata as ad
+
+    path = Path(spec.path)
+    if not path.exists():
+        raise DatasetError(f"evaluation dataset {spec.name!r}: file not found: {path}")
+    adata = ad.read_h5ad(path, backed="r")
+    try:
+        _check_columns(adata.obs.columns, path, spec.name, spec.columns())
+        mapping = map_genes(_source_genes(adata, path, spec.gene_key), vocab, organism=spec.organism)
+    finally:
+        adata.file.close()
+    _refuse_low_overlap(mapping, path, spec.name, spec.min_gene_overlap if spec.min_gene_overlap is not None
+                        else min_overlap)
+    return mapping
+
+
+def _is_missing(values: pd.Series) -> np.ndarray:
+    return (values.isna().to_numpy() | values.astype(str).str.strip().str.lower().isin(UNLABELLED).to_numpy())
+
+
+def load_dataset(spec: DatasetSpec, vocab: pd.DataFrame, *, seed: int = 0, min_overlap: float = 0.0) -> EvalDataset:
+    """Read ``spec.path``, apply ``obs_filter``, drop unlabelled cells, subsample, map genes onto ``vocab``.
 
     Counts must be non-negative; fractional counts are kept (log-normalising families accept them,
-    count models such as scVI refuse them naming the dataset unless asked to round).
-
-    ``max_cells`` caps the dataset by a seeded, label-stratified subsample.
+    count models such as scVI refuse them naming the dataset unless asked to round). ``max_cells`` caps
+    the dataset by a seeded subsample, stratified by label when there are labels.
     """
     import anndata as ad
 
-    path = Path(path)
+    path = Path(spec.path)
+    name = spec.name
     if not path.exists():
         raise DatasetError(f"evaluation dataset {name!r}: file not found: {path}")
     adata = ad.read_h5ad(path)
-    if label_key not in adata.obs.columns:
-        raise DatasetError(f"{path}: obs has no column {label_key!r} (label_key of dataset {name!r}); "
-                           f"columns are {list(adata.obs.columns)}")
-    if batch_key is not None and batch_key not in adata.obs.columns:
-        raise DatasetError(f"{path}: obs has no column {batch_key!r} (batch_key of dataset {name!r}); "
-                           f"columns are {list(adata.obs.columns)}")
-    labels = adata.obs[label_key]
-    keep = labels.notna().to_numpy() & ~labels.astype(str).str.lower().isin(["nan", "unknown", ""]).to_numpy()
+    obs = adata.obs
+    _check_columns(obs.columns, path, name, spec.columns())
+    keep = np.ones(adata.n_obs, dtype=bool)
+    for col, values in spec.obs_filter.items():
+        keep &= obs[col].astype(str).isin([str(v) for v in values]).to_numpy()
+    if spec.label_key:
+        keep &= ~_is_missing(obs[spec.label_key])
+    if spec.perturbation_key:
+        keep &= ~obs[spec.perturbation_key].isna().to_numpy()
     idx = np.flatnonzero(keep)
-    if max_cells is not None and len(idx) > max_cells:
+    if spec.max_cells is not None and len(idx) > spec.max_cells:
         rng = np.random.default_rng(seed)
-        idx = np.sort(rng.choice(idx, size=max_cells, replace=False))
+        if spec.label_key:
+            from cellplateau.evaluation.splits import stratified_sample
+
+            idx = idx[stratified_sample(obs[spec.label_key].astype(str).to_numpy()[idx], spec.max_cells, rng)]
+        else:
+            idx = np.sort(rng.choice(idx, size=spec.max_cells, replace=False))
     if len(idx) < 4:
-        raise DatasetError(f"{path}: only {len(idx)} cells have a {label_key!r} label; need at least 4")
+        raise DatasetError(f"{path}: only {len(idx)} cells are left after the label and obs filters "
+                           f"(dataset {name!r}); need at least 4")
     X = sp.csr_matrix(adata.X[idx] if not sp.issparse(adata.X) else adata.X[idx])
     try:
         check_counts(X, path, rows=(0, X.shape[0]), allow_fractional=True)
     except IngestError as exc:
         raise DatasetError(str(exc)) from exc
-    genes = adata.var_names if gene_key is None else pd.Index(adata.var[gene_key].astype(str))
-    mapping = map_genes(genes, vocab)
-    if mapping.n_mapped == 0:
-        raise DatasetError(f"{path}: none of its genes are in the corpus vocabulary (matched by {mapping.key})")
+    genes = _source_genes(adata, path, spec.gene_key)
+    mapping = map_genes(genes, vocab, organism=spec.organism)
+    _refuse_low_overlap(mapping, path, name, spec.min_gene_overlap if spec.min_gene_overlap is not None
+                        else min_overlap)
+
+    def column(key: str | None) -> np.ndarray | None:
+        return None if key is None else obs[key].astype(str).to_numpy()[idx]
+
     return EvalDataset(
-        name=name, counts=mapping.apply(X), own_counts=X,
-        labels=labels.astype(str).to_numpy()[idx],
-        batches=None if batch_key is None else adata.obs[batch_key].astype(str).to_numpy()[idx],
-        mapping=mapping, n_dropped=int(adata.n_obs - keep.sum()),
+        name=name, counts=mapping.apply(X), own_counts=X, labels=column(spec.label_key),
+        batches=column(spec.batch_key), mapping=mapping, n_dropped=int(adata.n_obs - keep.sum()),
+        perturbations=column(spec.perturbation_key), contexts=column(spec.context_key),
+        control_value=spec.control_value, own_genes=np.asarray(genes.astype(str)),
     )
+
+
+def load_eval_dataset(path: str | Path, vocab: pd.DataFrame, *, name: str, label_key: str | None = "cell_type",
+                      seed: int = 0, **fields) -> EvalDataset:
+    """Shorthand for :func:`load_dataset` with the spec given as keyword arguments."""
+    return load_dataset(DatasetSpec(name=name, path=Path(path), label_key=label_key, **fields), vocab, seed=seed)

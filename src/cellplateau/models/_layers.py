@@ -49,3 +49,12 @@ def embed_log_normalised(counts, encode, dim: int, *, batch_size: int):
             x = torch.from_numpy(log1p_cp10k(counts[s : s + batch_size], dense=True))
             out.append(encode(x).numpy())
     return np.concatenate(out).astype(np.float32) if out else np.zeros((0, dim), np.float32)
+
+
+def log_normalised_tensor(counts):
+    """log1p(CP10k) of a CSR batch as a float32 torch tensor (the input of the MLP families)."""
+    import torch
+
+    from cellplateau.corpus.features import log1p_cp10k
+
+    return torch.from_numpy(log1p_cp10k(counts, dense=True))

@@ -48,6 +48,20 @@ class FitInfo:
     control: bool = False                # an untrained (random-initialisation) control
 
 
+@dataclass
+class TrainableEncoder:
+    """A differentiable view of a model's embedding, for full fine-tuning.
+
+    ``prepare(counts)`` turns raw counts (CSR, cells x vocabulary) into the encoder's input tensor;
+    ``forward(inputs)`` gives the embedding with gradients; ``module`` holds the parameters to tune.
+    """
+
+    module: Any
+    prepare: Callable[[sp.csr_matrix], Any]
+    forward: Callable[[Any], Any]
+    dim: int
+
+
 class ModelFamily(abc.ABC):
     """One model family. Subclasses implement the maths; saving/loading is shared.
 
@@ -78,6 +92,10 @@ class ModelFamily(abc.ABC):
         self.fit_info = FitInfo(n_params=self.n_params(), budget={"policy": "untrained"}, control=True,
                                 flops=0.0)
         return self.fit_info
+
+    def trainable_encoder(self) -> TrainableEncoder | None:
+        """The encoder as a torch module for full fine-tuning; ``None`` for closed-form families (PCA)."""
+        return None
 
     def n_params(self) -> int:
         net = getattr(self, "net", None) or getattr(self, "module", None)

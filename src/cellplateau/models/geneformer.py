@@ -22,7 +22,14 @@ from cellplateau.models._compute import transformer_training_flops
 from cellplateau.models._layers import load_checkpoint, save_checkpoint
 from cellplateau.models._rank_tokens import MASK, N_SPECIAL, PAD, nonzero_medians, rank_value_tokens
 from cellplateau.models._train import train
-from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData, apply_size_preset
+from cellplateau.models.base import (
+    Family,
+    FitInfo,
+    ModelFamily,
+    TrainableEncoder,
+    TrainingData,
+    apply_size_preset,
+)
 
 SIZES = {s: dict(zip(("hidden", "layers", "heads", "intermediate", "context_length"), v)) for s, v in {
     "xs": (64, 2, 2, 128, 128),
@@ -164,6 +171,20 @@ class GeneformerModel(ModelFamily):
     def _cells_per_pass(self) -> int:
         return max(1, self.config.tokens_per_forward // self.config.context_length)
 
+    def _pool(self, tokens):
+        att = (tokens != PAD).long()
+        h = self.net.bert(input_ids=tokens, attention_mask=att).last_hidden_state
+        w = att.unsqueeze(-1).to(h.dtype)
+        return (h * w).sum(1).div(w.sum(1).clamp(min=1))
+
+    def trainable_encoder(self) -> TrainableEncoder:
+        import torch
+
+        def prepare(counts):
+            return torch.from_numpy(rank_value_tokens(sp.csr_matrix(counts), self.medians, self.config.context_length))
+
+        return TrainableEncoder(self.net.bert, prepare, self._pool, self.config.hidden)
+
     def embed(self, counts: sp.spmatrix, *, batch_size: int = 256, source: str = "counts") -> np.ndarray:
         import torch
 
@@ -175,10 +196,7 @@ class GeneformerModel(ModelFamily):
             for s in range(0, counts.shape[0], batch_size):
                 tokens = torch.from_numpy(rank_value_tokens(counts[s : s + batch_size], self.medians,
                                                             self.config.context_length))
-                att = (tokens != PAD).long()
-                h = self.net.bert(input_ids=tokens, attention_mask=att).last_hidden_state
-                w = att.unsqueeze(-1).float()
-                out.append((h * w).sum(1).div(w.sum(1).clamp(min=1)).numpy())
+                out.append(self._pool(tokens).float().numpy())
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.config.hidden), np.float32)
 
     def _save_weights(self, folder: Path) -> None:

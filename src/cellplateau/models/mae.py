@@ -20,9 +20,22 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from cellplateau.corpus.features import log1p_cp10k
 from cellplateau.models._budget import Budget
 from cellplateau.models._compute import dense_training_flops
-from cellplateau.models._layers import embed_log_normalised, load_checkpoint, mlp, save_checkpoint
+from cellplateau.models._layers import (
+    embed_log_normalised,
+    load_checkpoint,
+    log_normalised_tensor,
+    mlp,
+    save_checkpoint,
+)
 from cellplateau.models._train import train
-from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData, apply_size_preset
+from cellplateau.models.base import (
+    Family,
+    FitInfo,
+    ModelFamily,
+    TrainableEncoder,
+    TrainingData,
+    apply_size_preset,
+)
 
 SIZES = {s: {"hidden": h, "latent": z} for s, (h, z) in {
     "xs": ([128], 16), "s": ([256, 128], 32), "m": ([512, 256], 64), "l": ([512, 512, 256, 256], 64)}.items()}
@@ -138,6 +151,9 @@ class MAEModel(ModelFamily):
     def embed(self, counts: sp.spmatrix, *, batch_size: int = 4096, source: str = "counts") -> np.ndarray:
         self.net.eval()
         return embed_log_normalised(counts, self.encoder, self.config.latent, batch_size=batch_size)
+
+    def trainable_encoder(self) -> TrainableEncoder:
+        return TrainableEncoder(self.encoder, log_normalised_tensor, self.encoder, self.config.latent)
 
     def _save_weights(self, folder: Path) -> None:
         import torch

@@ -21,9 +21,22 @@ from cellplateau.corpus.features import log1p_cp10k
 from cellplateau.corpus.store import CorpusStore
 from cellplateau.models._budget import Budget
 from cellplateau.models._compute import dense_training_flops
-from cellplateau.models._layers import embed_log_normalised, load_checkpoint, mlp, save_checkpoint
+from cellplateau.models._layers import (
+    embed_log_normalised,
+    load_checkpoint,
+    log_normalised_tensor,
+    mlp,
+    save_checkpoint,
+)
 from cellplateau.models._train import train
-from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData, apply_size_preset
+from cellplateau.models.base import (
+    Family,
+    FitInfo,
+    ModelFamily,
+    TrainableEncoder,
+    TrainingData,
+    apply_size_preset,
+)
 
 SIZES = {s: {"hidden": h, "latent": z} for s, (h, z) in {
     "xs": ([128, 128], 32), "s": ([256, 256], 64), "m": ([512, 512, 512], 128), "l": ([1024] * 3, 128)}.items()}
@@ -167,6 +180,9 @@ class SCimilarityModel(ModelFamily):
     def embed(self, counts: sp.spmatrix, *, batch_size: int = 4096, source: str = "counts") -> np.ndarray:
         self.net.eval()
         return embed_log_normalised(counts, self._encode, self.config.latent, batch_size=batch_size)
+
+    def trainable_encoder(self) -> TrainableEncoder:
+        return TrainableEncoder(self.encoder, log_normalised_tensor, self._encode, self.config.latent)
 
     def _save_weights(self, folder: Path) -> None:
         save_checkpoint(folder, self.net, self.n_genes)

@@ -20,7 +20,14 @@ from cellplateau.models._budget import Budget
 from cellplateau.models._compute import dense_training_flops
 from cellplateau.models._layers import load_checkpoint, save_checkpoint
 from cellplateau.models._train import train
-from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData, apply_size_preset
+from cellplateau.models.base import (
+    Family,
+    FitInfo,
+    ModelFamily,
+    TrainableEncoder,
+    TrainingData,
+    apply_size_preset,
+)
 
 SIZES = {s: dict(zip(("n_hidden", "n_layers", "n_latent"), v)) for s, v in {
     "xs": (64, 1, 10), "s": (128, 1, 10), "m": (256, 2, 16), "l": (512, 2, 32)}.items()}
@@ -120,9 +127,7 @@ class SCVIModel(ModelFamily):
         self.fit_info.flops = dense_training_flops(self.fit_info.n_params, self.fit_info.cells_seen)
         return self.fit_info
 
-    def embed(self, counts: sp.spmatrix, *, batch_size: int = 4096, source: str = "counts") -> np.ndarray:
-        import torch
-
+    def _integer_counts(self, counts: sp.spmatrix, source: str) -> sp.csr_matrix:
         counts = sp.csr_matrix(counts)
         data = counts.data
         if data.size and np.any(data != np.round(data)):
@@ -132,6 +137,23 @@ class SCVIModel(ModelFamily):
                                  "family of the spec to round them")
             counts = counts.copy()
             counts.data = np.round(counts.data)
+        return counts
+
+    def trainable_encoder(self) -> TrainableEncoder:
+        import torch
+
+        def prepare(counts):
+            return torch.from_numpy(self._integer_counts(counts, "fine-tuning data").toarray().astype(np.float32))
+
+        def forward(x):
+            return self.module.inference(x, torch.zeros((x.shape[0], 1), device=x.device))["qz"].loc
+
+        return TrainableEncoder(self.module.z_encoder, prepare, forward, self.config.n_latent)
+
+    def embed(self, counts: sp.spmatrix, *, batch_size: int = 4096, source: str = "counts") -> np.ndarray:
+        import torch
+
+        counts = self._integer_counts(counts, source)
         out = []
         self.module.eval()
         with torch.no_grad():

@@ -162,6 +162,17 @@ def render(results: pd.DataFrame, *, title: str, folder: Path | None = None, n_b
             wide = pd.concat([wide, c.assign(fraction=0.0).pivot_table(index=["model", "fraction"], values="value")
                               .rename(columns={"value": "untrained"}).reset_index()], ignore_index=True)
         parts.append(w.table(wide, f"curves_{task}_{dataset}"))
+    metrics = summary.task_metrics(results)
+    if not metrics.empty:
+        parts.append("<h2>Every metric per task</h2><p class='note'>Models at their largest subset and untrained, "
+                     "means over seeds, beside the model-free baselines. Integration: scib-metrics values, unscaled "
+                     "(avg_bio = mean of NMI, ARI and label silhouette). Perturbation: held-out context, change "
+                     "relative to its controls. gene_overlap: share of the corpus vocabulary the dataset covers."
+                     "</p>")
+        for (task, dataset), table in metrics.groupby(["task", "dataset"], sort=True):
+            table = table.dropna(axis=1, how="all").drop(columns=["task", "dataset"])
+            parts.append(f"<h3>{html.escape(task)} — {html.escape(dataset)}</h3>")
+            parts.append(w.table(table, f"metrics_{task}_{dataset}", "{:.3f}"))
     if not div.empty or not comp.empty:
         parts.append("<h2>Diversity of the subsets</h2><p class='note'>Vendi score: RBF kernel on corpus PCs, "
                      "bandwidth fixed from a corpus sample (comparable across subsets, not capped by the number "

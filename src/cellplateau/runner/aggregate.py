@@ -16,7 +16,7 @@ from cellplateau.runner.plan import Plan
 from cellplateau.spec import family_label
 
 COLUMNS = ["study", "strategy", "fraction", "replicate", "n_cells", "family", "model_size", "task", "dataset",
-           "metric", "value", "subset_key", "content_hash", "model_key", "subset_seed", "train_seed",
+           "metric", "value", "gene_overlap", "subset_key", "content_hash", "model_key", "subset_seed", "train_seed",
            "eval_seed", "corpus_fingerprint", "spec_hash", "cellplateau_version"]
 
 FIT_METRICS = ("steps", "epochs", "cells_seen", "train_loss", "val_loss", "n_params", "flops", "wall_time_s",
@@ -68,7 +68,7 @@ def build_results(ctx: StudyContext, plan: Plan) -> pd.DataFrame:
             rows.append({**base, "strategy": "baseline", "fraction": np.nan, "replicate": 0,
                          "family": f"baseline:{rec.baseline}", "model_size": "-", "task": rec.task,
                          "dataset": rec.dataset, "metric": rec.metric, "value": rec.value,
-                         "eval_seed": rec.eval_seed})
+                         "eval_seed": rec.eval_seed, "gene_overlap": getattr(rec, "gene_overlap", np.nan)})
     table = pd.DataFrame.from_records(rows, columns=COLUMNS)
     for col in ("subset_seed", "train_seed", "eval_seed", "replicate", "n_cells"):
         table[col] = table[col].astype("Int64")
@@ -93,7 +93,8 @@ def _model_rows(lay, evals: dict[str, list], head: dict, model_key: str) -> list
             continue
         for rec in pd.read_parquet(epath).itertuples():
             rows.append({**mod, "task": rec.task, "dataset": rec.dataset, "metric": rec.metric,
-                         "value": rec.value, "eval_seed": rec.eval_seed})
+                         "value": rec.value, "eval_seed": rec.eval_seed,
+                         "gene_overlap": getattr(rec, "gene_overlap", np.nan)})
     return rows
 
 

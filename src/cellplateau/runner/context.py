@@ -66,15 +66,15 @@ class StudyContext:
         return CorpusStore(self.spec.corpus.path)
 
     def dataset(self, ds: DatasetSpec):
-        return _load_dataset(ds, str(self.spec.corpus.path), self.spec.seed)
+        return _load_dataset(ds.model_dump_json(), str(self.spec.corpus.path), self.spec.seed,
+                             self.spec.evaluation.min_gene_overlap)
 
 
 @lru_cache(maxsize=8)
-def _load_dataset(ds: DatasetSpec, store_path: str, seed: int):
+def _load_dataset(ds_json: str, store_path: str, seed: int, min_overlap: float):
     from cellplateau._hashing import derive_seed
-    from cellplateau.evaluation.datasets import load_eval_dataset
+    from cellplateau.evaluation.datasets import load_dataset
 
     store = CorpusStore(store_path)
-    return load_eval_dataset(ds.path, store.var, name=ds.name, label_key=ds.label_key, batch_key=ds.batch_key,
-                             gene_key=ds.gene_key, max_cells=ds.max_cells,
-                             seed=derive_seed(seed, "dataset-subsample", ds.name))
+    ds = DatasetSpec.model_validate_json(ds_json)
+    return load_dataset(ds, store.var, seed=derive_seed(seed, "dataset-subsample", ds.name), min_overlap=min_overlap)

@@ -80,6 +80,16 @@ def ensure_corpus(spec: StudySpec, *, log: Callable[[str], None] = print) -> Non
                                      n_datasets=sim.n_datasets, eval_cells=sim.eval_cells, seed=sim.seed))
 
 
+def ensure_datasets(spec: StudySpec, *, log: Callable[[str], None] = print) -> None:
+    """Download the evaluation datasets that have a recipe and are missing (checksum verified)."""
+    from cellplateau.evaluation.sources import fetch
+
+    for ds in spec.evaluation.datasets:
+        if ds.source is not None and not ds.path.exists():
+            log(f"downloading evaluation dataset {ds.name!r} from {ds.source.resolved_url()} to {ds.path}")
+            fetch(ds.source, ds.path, name=ds.name)
+
+
 def _clean_temporaries(ctx: StudyContext) -> None:
     """Remove the leftovers of killed writers, but not the temporaries of units a live worker holds
     (a second ``run`` on the same study must not pull files from under the first)."""
@@ -109,6 +119,7 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
 
     t_start = time.perf_counter()
     ensure_corpus(spec, log=log)
+    ensure_datasets(spec, log=log)
     ctx = StudyContext(spec)
     _clean_temporaries(ctx)
     ctx.layout.root.mkdir(parents=True, exist_ok=True)

@@ -44,15 +44,34 @@ class Plan:
             bucket.append(unit)
 
 
-def _file_signature(path) -> dict:
-    """Size and modification time of an input file: a replaced evaluation dataset invalidates its units."""
+def _file_signature(ds) -> dict:
+    """What identifies an evaluation dataset's file: its checksum when it has a download recipe, else its
+    size and modification time (a replaced file invalidates its units)."""
     import os
 
+    if ds.source is not None:
+        return {"sha256": ds.source.sha256}
     try:
-        st = os.stat(path)
+        st = os.stat(ds.path)
     except FileNotFoundError:
-        raise PlanError(f"evaluation dataset file not found: {path}") from None
+        raise PlanError(f"evaluation dataset {ds.name!r}: file not found: {ds.path}") from None
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def check_datasets(ctx: StudyContext) -> dict[str, float]:
+    """Plan-time check of every evaluation dataset present on disk (columns, gene overlap without reading
+    the matrix); ``{name: overlap}``. Datasets still to be downloaded are checked when they arrive."""
+    from cellplateau.evaluation.datasets import DatasetError, inspect_dataset
+
+    out = {}
+    for ds in ctx.spec.evaluation.datasets:
+        if ds.source is not None and not ds.path.exists():
+            continue
+        try:
+            out[ds.name] = inspect_dataset(ds, ctx.store.var, min_overlap=ctx.spec.evaluation.min_gene_overlap).overlap
+        except DatasetError as exc:
+            raise PlanError(str(exc)) from None
+    return out
 
 
 def _fmt_fraction(f: float) -> str:
@@ -123,16 +142,17 @@ def build_plan(ctx: StudyContext) -> Plan:
             plan.models[(subset.key, label)] = key
             plan.add(Unit("train", key, f"train {label} on {subset.label.removeprefix('subset ')}",
                           params, (subset.key,)))
-    for ds in spec.evaluation.datasets:
+    check_datasets(ctx)
+    for ds, task in spec.evaluation.pairs():
         eval_seed = derive_seed(spec.seed, "eval-split", ds.name)
-        ds_params = {**ds.model_dump(mode="json"), "file": _file_signature(ds.path)}
-        for task in spec.evaluation.tasks:
-            tparams = {"task": task.name, "config": task.model_dump(mode="json"), "dataset": ds.name,
-                       "dataset_spec": ds_params, "seed": eval_seed}
-            plan.add(Unit("baseline", unit_key("baseline", fp, tparams), f"baselines {task.name} {ds.name}",
-                          tparams))
-            for model in plan.units["train"]:
-                params = {**tparams, "model_key": model.key}
-                plan.add(Unit("evaluate", unit_key("evaluate", params), f"{task.name} {ds.name} <- {model.label}",
-                              params, (model.key,)))
+        ds_params = {**ds.model_dump(mode="json"), "file": _file_signature(ds),
+                     "min_gene_overlap": spec.evaluation.min_gene_overlap}
+        tparams = {"task": task.name, "config": task.model_dump(mode="json"), "dataset": ds.name,
+                   "dataset_spec": ds_params, "seed": eval_seed}
+        plan.add(Unit("baseline", unit_key("baseline", fp, tparams), f"baselines {task.name} {ds.name}",
+                      tparams))
+        for model in plan.units["train"]:
+            params = {**tparams, "model_key": model.key}
+            plan.add(Unit("evaluate", unit_key("evaluate", params), f"{task.name} {ds.name} <- {model.label}",
+                          params, (model.key,)))
     return plan

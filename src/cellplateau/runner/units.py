@@ -177,7 +177,7 @@ def run_evaluate(ctx: StudyContext, unit: Unit) -> None:
     t0 = time.perf_counter()
     emb = model.embed(ds.counts, source=f"evaluation dataset {ds.name!r} ({ds_spec.path})")
     embed_s = time.perf_counter() - t0
-    scores = task.evaluate(emb, ds, config, p["seed"])
+    scores = task.evaluate(emb, ds, config, p["seed"], model=model)
     scores["embed_s_per_1k_cells"] = embed_s / max(ds.counts.shape[0], 1) * 1000
     records = [{"model_key": p["model_key"], "task": p["task"], "dataset": p["dataset"], "metric": m,
                 "value": float(v), "eval_seed": p["seed"], "n_eval_cells": int(ds.counts.shape[0]),
@@ -195,7 +195,7 @@ def run_baseline(ctx: StudyContext, unit: Unit) -> None:
     config = task.config.model_validate(p["config"])
     results = task.baselines(ds, config, p["seed"])
     records = [{"baseline": b, "task": p["task"], "dataset": p["dataset"], "metric": m, "value": float(v),
-                "eval_seed": p["seed"], "n_eval_cells": int(ds.counts.shape[0])}
+                "eval_seed": p["seed"], "n_eval_cells": int(ds.counts.shape[0]), "gene_overlap": ds.mapping.overlap}
                for b, scores in results.items() for m, v in scores.items()]
     _records_to_parquet(unit.path(ctx), records)
 
