@@ -113,10 +113,10 @@ def ingest(
 def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -> None:
     """Show how many subsets, trainings and evaluations the study implies, and what is done."""
     from cellplateau.runner.compute import plan_compute
-    from cellplateau.runner.execute import plan_summary
+    from cellplateau.runner.execute import plan_counts, plan_summary
 
     spec = _load(spec_path)
-    if not (Path(spec.corpus.path) / "store.json").exists():
+    if not (Path(spec.corpus.path) / "store.json").exists() and spec.corpus.expected_cells is None:
         if spec.corpus.simulate is None:
             _fail(f"{spec.corpus.path}: corpus store not found and the spec has no corpus.simulate")
         console.print(f"corpus {spec.corpus.path} does not exist yet: it will be simulated first; nothing is done")
@@ -136,8 +136,18 @@ def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -
         flops = compute[stage]
         table.add_row(stage, str(total), str(done), str(total - done), "-" if flops != flops else f"{flops:.3g} FLOP")
     console.print(table)
+    counts = _guard(plan_counts, spec)
+    console.print(f"{counts['pretrainings']} pretrainings (+ {counts['controls']} untrained controls), "
+                  f"{counts['evaluations']} evaluations (+ {counts['control_evaluations']} of the controls, "
+                  f"{counts['baselines']} baseline runs)", highlight=False)
     console.print("est. compute: the families' analytical training-FLOP estimates (an upper bound under "
                   "early stopping)", highlight=False)
+    if counts["corpus_planned"]:
+        console.print(f"corpus {spec.corpus.path} is not built yet: counts and compute use corpus.expected_cells "
+                      f"({spec.corpus.expected_cells:,}) and expected_genes ({spec.corpus.expected_genes:,}); "
+                      "`run` needs the store", highlight=False)
+    for path in counts["missing_datasets"]:
+        console.print(f"evaluation dataset not on disk yet: {path}", highlight=False)
 
 
 @app.command()

@@ -52,6 +52,15 @@ class CorpusSpec(BaseModel):
     model_config = _frozen
     path: Path = Field(description="corpus store folder (built by `cellplateau simulate` or `ingest`)")
     simulate: SimulateSpec | None = Field(None, description="simulate the atlas here if the store is missing")
+    expected_cells: int | None = Field(None, ge=1, description="cells of a corpus not built yet (`plan` counts "
+                                       "and costs the study from it; `run` needs the store)")
+    expected_genes: int | None = Field(None, ge=1, description="genes of a corpus not built yet")
+
+    @model_validator(mode="after")
+    def _expected_pair(self) -> CorpusSpec:
+        if (self.expected_cells is None) != (self.expected_genes is None):
+            raise ValueError("give expected_cells and expected_genes together")
+        return self
 
 
 class SelectionSpec(BaseModel):
@@ -246,7 +255,7 @@ _TAGS = set(STRATEGIES) | set(FAMILIES) | set(TASKS)
 def resolve_paths(data: dict, base: Path) -> dict:
     """Make relative paths in a raw spec relative to the spec file's folder."""
     def fix(p):
-        return str(p) if os.path.isabs(str(p)) else str(base / str(p))
+        return str(p) if os.path.isabs(str(p)) else os.path.normpath(str(base / str(p)))
     data = dict(data)
     if isinstance(data.get("output_dir"), str):
         data["output_dir"] = fix(data["output_dir"])

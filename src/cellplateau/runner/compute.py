@@ -42,5 +42,5 @@ def estimate_compute(ctx: StudyContext, plan: Plan) -> dict[str, float]:
 def plan_compute(spec) -> dict[str, float]:
     from cellplateau.runner.plan import build_plan
 
-    ctx = StudyContext(spec)
+    ctx = StudyContext(spec, planning=True)
     return estimate_compute(ctx, build_plan(ctx))

@@ -54,16 +54,42 @@ class Layout:
         return self.root / "state" / "failed" / f"{key}.json"
 
 
-class StudyContext:
-    """Spec + layout + cached inputs; rebuilt cheaply inside worker processes."""
+@dataclass(frozen=True)
+class PlannedStore:
+    """Stand-in for a corpus not built yet (``corpus.expected_cells``/``expected_genes``): enough to count and
+    cost a plan, nothing to compute with."""
 
-    def __init__(self, spec: StudySpec):
+    n_cells: int
+    n_genes: int
+    fingerprint: str
+    obs = None
+    var = None
+
+
+class StudyContext:
+    """Spec + layout + cached inputs; rebuilt cheaply inside worker processes.
+
+    With ``planning``, a missing corpus with expected sizes in the spec becomes a :class:`PlannedStore`.
+    """
+
+    def __init__(self, spec: StudySpec, *, planning: bool = False):
         self.spec = spec
         self.layout = Layout(Path(spec.output_dir))
+        self.planning = planning
 
     @cached_property
-    def store(self) -> CorpusStore:
-        return CorpusStore(self.spec.corpus.path)
+    def store(self) -> CorpusStore | PlannedStore:
+        c = self.spec.corpus
+        if self.planning and c.expected_cells and not (Path(c.path) / "store.json").exists():
+            from cellplateau._hashing import stable_hash
+
+            return PlannedStore(c.expected_cells, c.expected_genes,
+                                "planned-" + stable_hash(c.model_dump(mode="json")))
+        return CorpusStore(c.path)
+
+    @property
+    def corpus_planned(self) -> bool:
+        return isinstance(self.store, PlannedStore)
 
     def dataset(self, ds: DatasetSpec):
         return _load_dataset(ds.model_dump_json(), str(self.spec.corpus.path), self.spec.seed,

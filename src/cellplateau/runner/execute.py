@@ -172,9 +172,26 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
 
 def plan_summary(spec: StudySpec) -> dict[str, tuple[int, int]]:
     """``{stage: (total, done)}`` for the study's plan."""
-    ctx = StudyContext(spec)
+    ctx = StudyContext(spec, planning=True)
     plan: Plan = build_plan(ctx)
     return {stage: (len(plan.units[stage]), sum(u.done(ctx) for u in plan.units[stage])) for stage in STAGES}
+
+
+def plan_counts(spec: StudySpec) -> dict:
+    """Pretrainings and evaluations of the plan, untrained controls counted apart, and the evaluation
+    datasets not on disk yet."""
+    ctx = StudyContext(spec, planning=True)
+    plan = build_plan(ctx)
+    controls = {u.key for u in plan.units["train"] if u.params.get("control")}
+    evals = plan.units["evaluate"]
+    return {
+        "pretrainings": len(plan.units["train"]) - len(controls), "controls": len(controls),
+        "evaluations": sum(u.params["model_key"] not in controls for u in evals),
+        "control_evaluations": sum(u.params["model_key"] in controls for u in evals),
+        "baselines": len(plan.units["baseline"]),
+        "corpus_planned": ctx.corpus_planned,
+        "missing_datasets": [str(d.path) for d in spec.evaluation.datasets if not d.path.exists()],
+    }
 
 
 UNIT_STATES = ("done", "running", "failed", "pending")

@@ -44,7 +44,7 @@ class Plan:
             bucket.append(unit)
 
 
-def _file_signature(ds) -> dict:
+def _file_signature(ds, *, allow_missing: bool = False) -> dict:
     """What identifies an evaluation dataset's file: its checksum when it has a download recipe, else its
     size and modification time (a replaced file invalidates its units)."""
     import os
@@ -54,6 +54,8 @@ def _file_signature(ds) -> dict:
     try:
         st = os.stat(ds.path)
     except FileNotFoundError:
+        if allow_missing:
+            return {"missing": str(ds.path)}
         raise PlanError(f"evaluation dataset {ds.name!r}: file not found: {ds.path}") from None
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
 
@@ -63,7 +65,9 @@ def check_datasets(ctx: StudyContext) -> dict[str, float]:
     the matrix); ``{name: overlap}``. Datasets still to be downloaded are checked when they arrive."""
     from cellplateau.evaluation.datasets import DatasetError, inspect_dataset
 
-    out = {}
+    out: dict[str, float] = {}
+    if ctx.corpus_planned:          # no vocabulary yet: datasets are checked once the corpus exists
+        return out
     for ds in ctx.spec.evaluation.datasets:
         if ds.source is not None and not ds.path.exists():
             continue
@@ -87,7 +91,8 @@ def build_plan(ctx: StudyContext) -> Plan:
         check = FAMILIES[fam.name].check
         if check is not None:
             try:
-                check(fam, ctx.store)
+                if not ctx.corpus_planned:
+                    check(fam, ctx.store)
             except ValueError as exc:
                 raise PlanError(f"families[{family_label(fam)}]: {exc}") from None
     sel = spec.selection
@@ -145,7 +150,7 @@ def build_plan(ctx: StudyContext) -> Plan:
     check_datasets(ctx)
     for ds, task in spec.evaluation.pairs():
         eval_seed = derive_seed(spec.seed, "eval-split", ds.name)
-        ds_params = {**ds.model_dump(mode="json"), "file": _file_signature(ds),
+        ds_params = {**ds.model_dump(mode="json"), "file": _file_signature(ds, allow_missing=ctx.corpus_planned),
                      "min_gene_overlap": spec.evaluation.min_gene_overlap}
         tparams = {"task": task.name, "config": task.model_dump(mode="json"), "dataset": ds.name,
                    "dataset_spec": ds_params, "seed": eval_seed}
