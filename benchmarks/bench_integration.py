@@ -46,6 +46,7 @@ def _timed(fn):
 
 def main() -> None:
     import scib_metrics as sm
+    from _results import publish
     from scib_metrics.nearest_neighbors import pynndescent
 
     from cellplateau.evaluation import _neighbors as nb
@@ -91,10 +92,7 @@ def main() -> None:
              "| piece | ours | s | scib-metrics | s | ratio |", "|---|---|---|---|---|---|"]
     lines += [f"| {p} | {o} | {to:.2f} | {pn} | {tp:.2f} | {tp / to:.1f}x |" for p, o, to, pn, tp in rows]
     lines += ["", "Scores at 100 k cells: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items())]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -81,6 +81,7 @@ def time_stream(batches, n_batches: int) -> float:
 def main() -> None:
     import _corpus
     import anndata as ad
+    from _results import publish
     from scdataset import BlockShuffling, scDataset
 
     from cellplateau.models._loader import BatchStream, mixing_report
@@ -157,10 +158,7 @@ def main() -> None:
     for name, v, mix in results:
         lines.append(f"| {name} | {v:,.0f} | {mix['entropy_block']:.2f} ({mix['ratio']:.2f}) |")
     lines.append(f"\nBest block-shuffled ours / best scDataset: **{best_ours / best_sc:.1f}x**.")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    publish(lines, args.out)
 
 
 def _version(pkg: str) -> str:

@@ -133,6 +133,8 @@ def _run(stage: str, cache: Path, n: int) -> tuple[float, float, str]:
 
 
 def main() -> None:
+    from _results import publish
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--cells", type=int, default=5_000_000)
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "cellplateau-bench")
@@ -158,10 +160,7 @@ def main() -> None:
              "| stage | peak RSS (GB) | within bound | wall (s) | result |", "|---|---|---|---|---|"]
     for stage, rss, secs, summary in rows:
         lines.append(f"| {stage} | {rss:.2f} | {'yes' if rss < BOUND_GB else 'NO'} | {secs:.0f} | {summary} |")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

@@ -52,6 +52,7 @@ def _hausdorff(X: np.ndarray, idx: np.ndarray, chunk: int = 4096) -> float:
 
 def main() -> None:
     import _corpus
+    from _results import publish
     from geosketch import gs
 
     from cellplateau.selection import STRATEGIES
@@ -130,10 +131,7 @@ def main() -> None:
                      f"{v[:, 1].std():.2f} |")
     lines += ["", f"| {N / 1e6:.1f} M-row obs table, 10 % subset (median of 3) | seconds |", "|---|---|"]
     lines += [f"| {k} | {v:.2f} |" for k, v in o_times.items()]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

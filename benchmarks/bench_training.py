@@ -93,6 +93,8 @@ def bench_family(store, name: str, config: dict, steps: int | None) -> dict:
 
 
 def main() -> None:
+    from _results import publish
+
     ap = argparse.ArgumentParser()
     ap.add_argument("--cells", type=int, default=6000)
     ap.add_argument("--genes", type=int, default=19331)
@@ -117,10 +119,7 @@ def main() -> None:
     lines += ["", "| loader (256-cell shuffled batches, median of 3) | cells/s |", "|---|---|"]
     lines += [f"| {n} | {v:,.0f} |" for n, v in loader]
     lines.append(f"\nratio ours / peer: {loader[0][1] / loader[1][1]:.1f}x")
-    text = "\n".join(lines) + "\n"
-    print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(text)
+    publish(lines, args.out)
 
 
 if __name__ == "__main__":

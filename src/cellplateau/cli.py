@@ -113,7 +113,7 @@ def ingest(
 def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -> None:
     """Show how many subsets, trainings and evaluations the study implies, and what is done."""
     from cellplateau.runner.compute import plan_compute
-    from cellplateau.runner.execute import plan_counts, plan_summary
+    from cellplateau.runner.execute import plan_counts, plan_summary, planned
 
     spec = _load(spec_path)
     if not (Path(spec.corpus.path) / "store.json").exists() and spec.corpus.expected_cells is None:
@@ -131,12 +131,13 @@ def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -
     table.add_column("done", justify="right")
     table.add_column("to do", justify="right")
     table.add_column("est. compute", justify="right")
-    compute = _guard(plan_compute, spec)
-    for stage, (total, done) in _guard(plan_summary, spec).items():
+    built = _guard(planned, spec)
+    compute = plan_compute(spec, built)
+    for stage, (total, done) in plan_summary(spec, built).items():
         flops = compute[stage]
         table.add_row(stage, str(total), str(done), str(total - done), "-" if flops != flops else f"{flops:.3g} FLOP")
     console.print(table)
-    counts = _guard(plan_counts, spec)
+    counts = plan_counts(spec, built)
     console.print(f"{counts['pretrainings']} pretrainings (+ {counts['controls']} untrained controls), "
                   f"{counts['evaluations']} evaluations (+ {counts['control_evaluations']} of the controls, "
                   f"{counts['baselines']} baseline runs)", highlight=False)

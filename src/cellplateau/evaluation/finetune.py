@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cellplateau._hashing import derive_seed
 from cellplateau.evaluation.base import Task, require
 from cellplateau.evaluation.datasets import EvalDataset
-from cellplateau.evaluation.knn_classification import classification_scores, mean_over_splits
+from cellplateau.evaluation.knn_classification import classification_scores, majority_scores, mean_over_splits
 from cellplateau.evaluation.splits import stratified_three_way
 
 
@@ -203,9 +203,7 @@ def baselines(ds: EvalDataset, config: FineTuneConfig, seed: int) -> dict[str, d
             pred = l1_logistic_predict(ds.own_counts, labels, train, test, n_hvg=config.baseline_hvg,
                                        c=config.baseline_c, seed=derive_seed(seed, "ft-model", i))
         logistic.append(classification_scores(labels[test], pred, per_class=config.per_class))
-        values, counts = np.unique(labels[train], return_counts=True)
-        majority.append(classification_scores(labels[test], np.full(len(test), values[np.argmax(counts)]),
-                                              per_class=False))
+        majority.append(majority_scores(labels, train, test))
     return {"l1_logistic_hvg": mean_over_splits(logistic), "majority_class": mean_over_splits(majority)}
 
 

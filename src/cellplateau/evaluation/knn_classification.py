@@ -82,6 +82,12 @@ def evaluate(embedding: np.ndarray, ds: EvalDataset, config: KNNConfig, seed: in
                              for tr, te in splits(labels, config, seed)])
 
 
+def majority_scores(labels: np.ndarray, train: np.ndarray, test: np.ndarray) -> dict[str, float]:
+    """Scores of predicting the most common training label for every test cell."""
+    values, counts = np.unique(labels[train], return_counts=True)
+    return classification_scores(labels[test], np.full(len(test), values[np.argmax(counts)]), per_class=False)
+
+
 def baseline_embeddings(ds: EvalDataset, n_hvg: int, n_pcs: int) -> dict[str, np.ndarray]:
     """Model-free references: HVG expression and a PCA fitted on the dataset itself."""
     from cellplateau.corpus.features import gram_pca, log1p_cp10k, select_hvg
@@ -98,12 +104,7 @@ def baselines(ds: EvalDataset, config: KNNConfig, seed: int) -> dict[str, dict[s
     out = {name: mean_over_splits([knn_scores(emb, labels, tr, te, k=config.k, per_class=config.per_class)
                                    for tr, te in split_list])
            for name, emb in baseline_embeddings(ds, config.baseline_hvg, config.baseline_pcs).items()}
-    majority = []
-    for tr, te in split_list:
-        values, counts = np.unique(labels[tr], return_counts=True)
-        majority.append(classification_scores(labels[te], np.full(len(te), values[np.argmax(counts)]),
-                                              per_class=False))
-    out["majority_class"] = mean_over_splits(majority)
+    out["majority_class"] = mean_over_splits([majority_scores(labels, tr, te) for tr, te in split_list])
     return out
 
 

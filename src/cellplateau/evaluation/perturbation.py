@@ -200,8 +200,16 @@ def _train_head(Zt, Pt, Yt, ctx_tr, is_ctrl, contexts, config: PerturbationConfi
     return head, history
 
 
+def control_mean(ds: EvalDataset, split: HeldOutSplit, genes: np.ndarray) -> np.ndarray:
+    """Mean log1p(CP10k) expression of the held-out context's control cells (the prediction's starting point)."""
+    from cellplateau.corpus.features import log1p_cp10k
+
+    return log1p_cp10k(ds.own_counts[split.controls], genes=genes, dense=True).mean(0).astype(np.float64)
+
+
 def predict_held_out(embedding: np.ndarray, ds: EvalDataset, split: HeldOutSplit, genes: np.ndarray,
-                     config: PerturbationConfig, seed: int) -> dict[str, np.ndarray]:
+                     config: PerturbationConfig, seed: int, ctrl_mean: np.ndarray | None = None
+                     ) -> dict[str, np.ndarray]:
     """Predicted mean expression (over ``genes``) of every evaluable perturbation of the held-out context.
 
     Reads only the training rows and the held-out control cells (their embeddings and expression). The
@@ -234,7 +242,7 @@ def predict_held_out(embedding: np.ndarray, ds: EvalDataset, split: HeldOutSplit
             epochs = int(np.argmin(history)) + 1
     head, _ = _train_head(Zt, Pt, Yt, ctx_tr, is_ctrl, contexts, config, seed, epochs=epochs)
     Zc = torch.from_numpy((Z[split.controls] - mu) / sd)
-    ctrl_mean = log1p_cp10k(ds.own_counts[split.controls], genes=genes, dense=True).mean(0).astype(np.float64)
+    ctrl_mean = control_mean(ds, split, genes) if ctrl_mean is None else ctrl_mean
     out = {}
     with torch.no_grad():
         for p in split.perturbed:
@@ -246,7 +254,7 @@ def predict_held_out(embedding: np.ndarray, ds: EvalDataset, split: HeldOutSplit
 def _observed(ds: EvalDataset, split: HeldOutSplit, genes: np.ndarray):
     from cellplateau.corpus.features import log1p_cp10k
 
-    ctrl = log1p_cp10k(ds.own_counts[split.controls], genes=genes, dense=True).mean(0).astype(np.float64)
+    ctrl = control_mean(ds, split, genes)
     obs = {p: log1p_cp10k(ds.own_counts[rows], genes=genes, dense=True).mean(0).astype(np.float64)
            for p, rows in split.perturbed.items()}
     return ctrl, obs
@@ -280,14 +288,14 @@ def evaluate(embedding: np.ndarray, ds: EvalDataset, config: PerturbationConfig,
     per_context = []
     for split in _splits(ds, config):
         genes = target_genes(ds, split, config.n_genes)
-        pred = predict_held_out(embedding, ds, split, genes, config, derive_seed(seed, "pert", split.context))
         ctrl, obs = _observed(ds, split, genes)
+        pred = predict_held_out(embedding, ds, split, genes, config, derive_seed(seed, "pert", split.context), ctrl)
         per_context.append(_score(pred, ctrl, obs, config.n_top_de))
     return _average(per_context)
 
 
-def mean_change_prediction(ds: EvalDataset, split: HeldOutSplit, genes: np.ndarray, config: PerturbationConfig
-                           ) -> dict[str, np.ndarray]:
+def mean_change_prediction(ds: EvalDataset, split: HeldOutSplit, genes: np.ndarray, config: PerturbationConfig,
+                           ctrl_mean: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Per evaluable perturbation, the held-out control mean plus the perturbation's mean change across
     training contexts (single-target changes summed for unseen combinations). Reads training rows only,
     plus the held-out controls' mean as the starting point."""
@@ -308,7 +316,7 @@ def mean_change_prediction(ds: EvalDataset, split: HeldOutSplit, genes: np.ndarr
             if p != control and sel.sum() >= config.min_cells:
                 changes.setdefault(p, []).append(X[sel].mean(0) - base)
     mean_change = {p: np.mean(v, 0) for p, v in changes.items()}
-    ctrl_mean, _ = _observed(ds, split, genes)
+    ctrl_mean = control_mean(ds, split, genes) if ctrl_mean is None else ctrl_mean
     out = {}
     for p in split.perturbed:
         if p in mean_change:
@@ -326,7 +334,7 @@ def baselines(ds: EvalDataset, config: PerturbationConfig, seed: int) -> dict[st
         genes = target_genes(ds, split, config.n_genes)
         ctrl, obs = _observed(ds, split, genes)
         no_change.append(_score({p: ctrl for p in obs}, ctrl, obs, config.n_top_de))
-        mean_change.append(_score(mean_change_prediction(ds, split, genes, config), ctrl, obs, config.n_top_de))
+        mean_change.append(_score(mean_change_prediction(ds, split, genes, config, ctrl), ctrl, obs, config.n_top_de))
     return {"no_change": _average(no_change), "train_mean_change": _average(mean_change)}
 
 

@@ -39,8 +39,7 @@ def estimate_compute(ctx: StudyContext, plan: Plan) -> dict[str, float]:
     return {stage: (total if stage == "train" else float("nan")) for stage in STAGES}
 
 
-def plan_compute(spec) -> dict[str, float]:
-    from cellplateau.runner.plan import build_plan
+def plan_compute(spec, built: tuple[StudyContext, Plan] | None = None) -> dict[str, float]:
+    from cellplateau.runner.execute import planned
 
-    ctx = StudyContext(spec, planning=True)
-    return estimate_compute(ctx, build_plan(ctx))
+    return estimate_compute(*(built or planned(spec)))

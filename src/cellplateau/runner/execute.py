@@ -170,18 +170,22 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
     return RunSummary(computed, skipped, time.perf_counter() - t_start)
 
 
-def plan_summary(spec: StudySpec) -> dict[str, tuple[int, int]]:
-    """``{stage: (total, done)}`` for the study's plan."""
+def planned(spec: StudySpec) -> tuple[StudyContext, Plan]:
+    """The study's context (a corpus not built yet may stand in by its expected size) and its plan."""
     ctx = StudyContext(spec, planning=True)
-    plan: Plan = build_plan(ctx)
+    return ctx, build_plan(ctx)
+
+
+def plan_summary(spec: StudySpec, built: tuple[StudyContext, Plan] | None = None) -> dict[str, tuple[int, int]]:
+    """``{stage: (total, done)}`` for the study's plan (``built``: a :func:`planned` result to reuse)."""
+    ctx, plan = built or planned(spec)
     return {stage: (len(plan.units[stage]), sum(u.done(ctx) for u in plan.units[stage])) for stage in STAGES}
 
 
-def plan_counts(spec: StudySpec) -> dict:
+def plan_counts(spec: StudySpec, built: tuple[StudyContext, Plan] | None = None) -> dict:
     """Pretrainings and evaluations of the plan, untrained controls counted apart, and the evaluation
     datasets not on disk yet."""
-    ctx = StudyContext(spec, planning=True)
-    plan = build_plan(ctx)
+    ctx, plan = built or planned(spec)
     controls = {u.key for u in plan.units["train"] if u.params.get("control")}
     evals = plan.units["evaluate"]
     return {
