@@ -110,8 +110,12 @@ def ingest(
 
 
 @app.command()
-def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -> None:
-    """Show how many subsets, trainings and evaluations the study implies, and what is done."""
+def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")],
+         json_out: Annotated[bool, typer.Option("--json", help="print the plan as JSON (units, counts, compute, "
+                                                "budget table, warnings)")] = False) -> None:
+    """Show how many subsets, trainings and evaluations the study implies, what is done, and the training
+    budget per family and fraction (optimizer steps, cells seen, epochs)."""
+    from cellplateau.runner.budgets import budget_table, budget_warnings
     from cellplateau.runner.compute import plan_compute
     from cellplateau.runner.execute import plan_counts, plan_summary, planned
 
@@ -133,6 +137,18 @@ def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -
     table.add_column("est. compute", justify="right")
     built = _guard(planned, spec)
     compute = plan_compute(spec, built)
+    budgets = budget_table(built[0])
+    warnings = budget_warnings(budgets)
+    if json_out:
+        import json
+
+        summary = plan_summary(spec, built)
+        out = {"study": spec.name, "stages": {s: {"units": t, "done": d, "train_flops": compute[s]
+                                                  if compute[s] == compute[s] else None}
+                                              for s, (t, d) in summary.items()},
+               "counts": plan_counts(spec, built), "budgets": budgets, "warnings": warnings}
+        typer.echo(json.dumps(out, indent=2))
+        return
     for stage, (total, done) in plan_summary(spec, built).items():
         flops = compute[stage]
         table.add_row(stage, str(total), str(done), str(total - done), "-" if flops != flops else f"{flops:.3g} FLOP")
@@ -149,6 +165,22 @@ def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -
                       "`run` needs the store", highlight=False)
     for path in counts["missing_datasets"]:
         console.print(f"evaluation dataset not on disk yet: {path}", highlight=False)
+    Console(width=max(console.width, 150)).print(_budget_rich_table(budgets))
+    for line in warnings:
+        err.print(f"[bold yellow]warning:[/] {line}", highlight=False)
+
+
+def _budget_rich_table(rows: list[dict]) -> Table:
+    table = Table(title="training budget per family and fraction (cells seen = steps x batch; epochs over the "
+                  "subset's training cells; early stopping: at most)")
+    for col in ("family", "fraction", "policy", "train cells", "steps", "cells seen", "epochs", "holds constant"):
+        table.add_column(col, justify="left" if col in ("family", "policy", "holds constant") else "right",
+                         no_wrap=True)
+    for r in rows:
+        table.add_row(r["family"], f"{r['fraction']:g}", r["policy"] + (" (capped)" if r["capped"] else ""),
+                      f"{r['train_cells']:,}", f"{r['planned_steps']:,}", f"{r['cells_seen']:,}",
+                      f"{r['epochs']:.3g}", r["holds_constant"].split(":")[0])
+    return table
 
 
 @app.command()

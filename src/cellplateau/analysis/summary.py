@@ -8,7 +8,9 @@ import pandas as pd
 from cellplateau.analysis.saturation import saturation_reference, saturation_seed_mean
 from cellplateau.evaluation import HEADLINE  # noqa: E402  (the metric each task's curves use)
 
-NON_EVAL_TASKS = ("composition", "diversity", "pretraining", "selection")
+MIN_SEEDS = 3      # intervals from fewer seeds per size are marked low_confidence (a bootstrap of 2 runs has 3
+                   # outcomes per size: its intervals look exact)
+NON_EVAL_TASKS = ("composition", "diversity", "pretraining", "selection", "trajectory")
 
 
 def headline_rows(r: pd.DataFrame, metric_for_task: dict[str, str]) -> pd.DataFrame:
@@ -56,8 +58,9 @@ def curves(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE) ->
 
 
 def saturation_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE,
-                     *, threshold: float = 0.95) -> pd.DataFrame:
-    """Saturation point by the reference and the seed-mean rule per (task, dataset, family, strategy)."""
+                     *, threshold: float = 0.95, fits: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Saturation point by the reference and the seed-mean rule per (task, dataset, family, strategy), with the
+    plateau's attribution (:func:`attribution_table`; ``fits``: :func:`scaling_table` when computed)."""
     r = model_rows(results)
     rows = []
     for (task, dataset, model, strategy), g in r.groupby(["task", "dataset", "model", "strategy"], observed=True):
@@ -69,6 +72,82 @@ def saturation_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HE
                      "metric": metric_for_task[task], "best": float(np.nanmax(v)),
                      "saturation_reference": saturation_reference(f, v, threshold=threshold),
                      "saturation_seed_mean": saturation_seed_mean(f, v, threshold=threshold)})
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    return out.merge(attribution_table(results, metric_for_task, fits=fits, threshold=threshold),
+                     on=CURVE_KEYS, how="left")
+
+
+CURVE_KEYS = ["task", "dataset", "model", "strategy"]
+FIT_PER_MODEL = ("converged", "cells_seen", "epochs", "n_params")
+
+
+def _fit_per_model(results: pd.DataFrame) -> pd.DataFrame:
+    """``converged``, ``cells_seen``, ``epochs``, ``n_params`` per trained model (rows: model_key)."""
+    fit = results[(results["task"] == "pretraining") & results["metric"].isin(FIT_PER_MODEL)]
+    wide = fit.pivot_table(index="model_key", columns="metric", values="value", aggfunc="first", dropna=False)
+    return wide.reindex(columns=list(FIT_PER_MODEL))
+
+
+def _reference_scores(results: pd.DataFrame, metric_for_task: dict[str, str]) -> tuple[dict, dict]:
+    """``{(task, dataset, model): (untrained control score, name)}`` and ``{(task, dataset): (best model-free
+    baseline score, name)}``."""
+    ctl = controls(results, metric_for_task)
+    base = baselines(results, metric_for_task)
+    best_base = {}
+    for (task, dataset), g in base.groupby(["task", "dataset"]):
+        g = g.groupby("family")["value"].mean()
+        best_base[(task, dataset)] = (float(g.max()), str(g.idxmax()).removeprefix("baseline:") + " baseline")
+    out = {}
+    for (task, dataset, model), value in ctl.set_index(["task", "dataset", "model"])["value"].items():
+        out[(task, dataset, model)] = (float(value), "its untrained control")
+    return out, best_base
+
+
+def attribution_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE, *,
+                      fits: pd.DataFrame | None = None, threshold: float = 0.95) -> pd.DataFrame:
+    """Per curve (task, dataset, model, strategy): ``attribution`` (one of
+    :data:`cellplateau.analysis.attribution.LABELS`), ``attribution_evidence`` (a sentence with the figures),
+    ``budget_policy`` and ``holds_constant`` (what the training budget keeps the same across sizes)."""
+    from cellplateau.analysis.attribution import CurveRuns, attribute_curve
+    from cellplateau.models._budget import HOLDS_CONSTANT
+
+    r = headline_rows(model_rows(results), metric_for_task)
+    if r.empty:
+        return pd.DataFrame(columns=[*CURVE_KEYS, "attribution", "attribution_evidence", "budget_policy",
+                                     "holds_constant"])
+    fit = _fit_per_model(results)
+    ctl, best_base = _reference_scores(results, metric_for_task)
+    means = r.groupby([*CURVE_KEYS, "fraction"], observed=True)["value"].mean()
+    best_mean = means.groupby(level=CURVE_KEYS, observed=True).max()
+    params = r["model_key"].map(fit["n_params"]).groupby(r["model"]).median()
+    family_of = r.groupby("model", observed=True)["family"].first()
+    rising = {}
+    if fits is not None and not fits.empty:
+        for row in fits.itertuples():
+            top = float(r.loc[(r["model"] == row.model) & (r["strategy"] == row.strategy), "fraction"].max())
+            rising[(row.task, row.dataset, row.model, row.strategy)] = bool(
+                row.scaling_supported and np.isfinite(row.sat_fitted) and row.sat_fitted > top)
+    rows = []
+    for key, g in r.groupby(CURVE_KEYS, observed=True):
+        task, dataset, model, strategy = key
+        f = fit.reindex(g["model_key"])
+        runs = CurveRuns.of(g["fraction"], g["value"], converged=f["converged"], cells_seen=f["cells_seen"],
+                            epochs=f["epochs"])
+        refs = [x for x in (ctl.get((task, dataset, model)), best_base.get((task, dataset))) if x is not None]
+        ref = max(refs, default=(np.nan, ""))
+        larger = [(float(best_mean[(task, dataset, m, strategy)]), m) for m in family_of.index
+                  if family_of[m] == family_of[model] and m != model and params.get(m, 0) > params.get(model, 0)
+                  and (task, dataset, m, strategy) in best_mean.index]
+        big = max(larger, default=(np.nan, ""))
+        a = attribute_curve(runs, reference=ref[0], reference_name=ref[1], larger_best=big[0], larger_name=big[1],
+                            still_rising_fit=rising.get(key, False), threshold=threshold)
+        policy = g["budget_policy"].dropna().iloc[0] if "budget_policy" in g and g["budget_policy"].notna().any() \
+            else None
+        rows.append({"task": task, "dataset": dataset, "model": model, "strategy": strategy,
+                     "attribution": a.label, "attribution_evidence": a.evidence, "budget_policy": policy,
+                     "holds_constant": HOLDS_CONSTANT.get(policy, "") if policy else ""})
     return pd.DataFrame(rows)
 
 
@@ -113,8 +192,10 @@ def scaling_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADL
         est = {"s_inf": pl.s_inf, "alpha": pl.alpha, "sat_fitted": pl.saturation() / corpus,
                "sat_reference": saturation_reference(sizes / corpus, scores),
                "sat_seed_mean": saturation_seed_mean(sizes / corpus, scores)}
+        seeds = int(pd.Series(sizes).value_counts().min())
         row = {"task": task, "dataset": dataset, "model": model, "strategy": strategy, "corpus_cells": corpus,
-               "fit_a": pl.a, "n_runs": len(scores), "best_model": cmp.best_model,
+               "fit_a": pl.a, "n_runs": len(scores), "min_seeds": seeds, "low_confidence": seeds < MIN_SEEDS,
+               "best_model": cmp.best_model,
                "scaling_supported": cmp.scaling_supported,
                "saturating": bool(cmp.best_model == "power_law" and not pl.at_bound and pl.a > 0),
                "delta_aic_vs_constant": cmp.aic["constant"] - min(cmp.aic["power_law"], cmp.aic["loglinear"])}
@@ -122,7 +203,10 @@ def scaling_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADL
             lo, hi = percentile_interval(draws[k], level=level)
             row[k], row[f"{k}_lo"], row[f"{k}_hi"] = v, lo, hi
         rows.append(row)
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if out.empty:
+        return out
+    return out.merge(attribution_table(results, metric_for_task, fits=out), on=CURVE_KEYS, how="left")
 
 
 def strategy_vs_random(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE, *, n_boot: int = 1000,
@@ -150,7 +234,7 @@ def strategy_vs_random(results: pd.DataFrame, metric_for_task: dict[str, str] = 
             lo, hi = percentile_interval(draws, level=level)
             row = {"task": task, "dataset": dataset, "model": model, "fraction": frac, "strategy": strategy,
                    "difference": float(v.mean() - base.mean()), "difference_lo": lo, "difference_hi": hi,
-                   "n_runs": len(v)}
+                   "n_runs": len(v), "low_confidence": bool(min(len(v), len(base)) < MIN_SEEDS)}
             for metric in ("vendi_rbf", "inverse_simpson"):
                 if metric in div.columns:
                     row[f"{metric}_strategy"] = div[metric].get((strategy, frac), np.nan)

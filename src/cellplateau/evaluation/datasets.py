@@ -19,6 +19,7 @@ import pandas as pd
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field
 
+from cellplateau.corpus.counts import count_problem, sample_rows
 from cellplateau.corpus.genes import GeneMapping, map_genes
 from cellplateau.corpus.ingest import IngestError, check_counts
 from cellplateau.evaluation.sources import DatasetSource
@@ -46,6 +47,8 @@ class DatasetSpec(BaseModel):
     context_key: str | None = Field(None, description="obs column with the context of a perturbation "
                                     "(cell line or cell type); one context is held out")
     gene_key: str | None = Field(None, description="var column with gene names (default: var_names)")
+    layer: str | None = Field(None, description="matrix holding raw counts: a layer name, or `raw` for raw.X "
+                              "(default: X, or raw.X when X is not counts, the CELLxGENE layout)")
     organism: str = Field("human", description="organism of the GENCODE table used to translate gene IDs")
     obs_filter: dict[str, list[str]] = Field(default_factory=dict, description="keep only cells whose obs "
                                              "column holds one of these values, e.g. {demuxlet_cls: [SNG]}")
@@ -85,18 +88,65 @@ class EvalDataset:
     contexts: np.ndarray | None = None
     control_value: str = "control"
     own_genes: np.ndarray | None = None
+    layer: str = "X"                 # the matrix read: X, raw (raw.X) or a layer name
 
     @property
     def n_cells(self) -> int:
         return int(self.counts.shape[0])
 
 
-def _source_genes(adata, path: Path, gene_key: str | None) -> pd.Index:
+def _source_genes(adata, path: Path, gene_key: str | None, layer: str = "X") -> pd.Index:
+    """Gene names of the matrix ``layer`` reads (raw.X has its own var; a ``gene_key`` column missing there is
+    looked up in ``var`` by gene ID)."""
+    var = adata.raw.var if layer == "raw" else adata.var
     if gene_key is None:
-        return adata.var_names
-    if gene_key not in adata.var.columns:
-        raise DatasetError(f"{path}: var has no column {gene_key!r} (gene_key); columns are {list(adata.var.columns)}")
-    return pd.Index(adata.var[gene_key].astype(str))
+        return pd.Index(var.index.astype(str))
+    if gene_key in var.columns:
+        return pd.Index(var[gene_key].astype(str))
+    if layer == "raw" and gene_key in adata.var.columns and var.index.isin(adata.var.index).all():
+        return pd.Index(adata.var[gene_key].reindex(var.index).astype(str))
+    raise DatasetError(f"{path}: var has no column {gene_key!r} (gene_key); columns are {list(var.columns)}")
+
+
+def _matrix(adata, layer: str):
+    if layer == "X":
+        return adata.X
+    if layer == "raw":
+        return adata.raw.X
+    return adata.layers[layer]
+
+
+def _layer_problem(adata, layer: str) -> str | None:
+    """Why the matrix ``layer`` of ``adata`` (read backed or in memory) is not counts, from a seeded sample of
+    2,000 cells; ``None`` when it is."""
+    M = _matrix(adata, layer)
+    rows = sample_rows(M.shape[0])
+    return count_problem(M[rows] if len(rows) else sp.csr_matrix((0, M.shape[1])))
+
+
+def _layer_name(layer: str) -> str:
+    return {"X": "X", "raw": "raw.X"}.get(layer, f"layers[{layer!r}]")
+
+
+def choose_layer(adata, path: Path, spec: DatasetSpec) -> str:
+    """The matrix of raw counts to read: ``spec.layer`` when set (refused when it is not counts); else ``X``,
+    or ``raw`` when X is not counts and raw.X is (the CELLxGENE layout). A file with no count matrix is refused
+    naming the file and the layer to use."""
+    available = (["raw"] if adata.raw is not None else []) + list(adata.layers.keys())
+    if spec.layer is not None and spec.layer != "X" and spec.layer not in available:
+        raise DatasetError(f"{path}: dataset {spec.name!r} has no matrix {_layer_name(spec.layer)} (layer); it has "
+                           f"X{''.join(', ' + _layer_name(a) for a in available)}")
+    wanted = spec.layer or "X"
+    problem = _layer_problem(adata, wanted)
+    if problem is None:
+        return wanted
+    alternatives = [a for a in available if a != wanted and _layer_problem(adata, a) is None]
+    if spec.layer is None and "raw" in alternatives:
+        return "raw"
+    hint = (f"set layer: {alternatives[0]} in dataset {spec.name!r}" if alternatives else
+            "no matrix of the file holds counts (X" + "".join(", " + _layer_name(a) for a in available) + ")")
+    raise DatasetError(f"{path}: {_layer_name(wanted)} of dataset {spec.name!r} is not raw counts: {problem}; "
+                       f"{hint}")
 
 
 def _check_columns(obs_columns, path: Path, name: str, columns: dict[str, str]) -> None:
@@ -128,7 +178,8 @@ def inspect_dataset(spec: DatasetSpec, vocab: pd.DataFrame, *, min_overlap: floa
     adata = ad.read_h5ad(path, backed="r")
     try:
         _check_columns(adata.obs.columns, path, spec.name, spec.columns())
-        mapping = map_genes(_source_genes(adata, path, spec.gene_key), vocab, organism=spec.organism)
+        layer = choose_layer(adata, path, spec)
+        mapping = map_genes(_source_genes(adata, path, spec.gene_key, layer), vocab, organism=spec.organism)
     finally:
         adata.file.close()
     _refuse_low_overlap(mapping, path, spec.name, spec.min_gene_overlap if spec.min_gene_overlap is not None
@@ -143,7 +194,8 @@ def _is_missing(values: pd.Series) -> np.ndarray:
 def load_dataset(spec: DatasetSpec, vocab: pd.DataFrame, *, seed: int = 0, min_overlap: float = 0.0) -> EvalDataset:
     """Read ``spec.path``, apply ``obs_filter``, drop unlabelled cells, subsample, map genes onto ``vocab``.
 
-    Counts must be non-negative; fractional counts are kept (log-normalising families accept them,
+    The counts come from :func:`choose_layer` (X, raw.X or a named layer; recorded as ``layer``). Counts must be
+    non-negative; fractional counts are kept (log-normalising families accept them,
     count models such as scVI refuse them naming the dataset unless asked to round). ``max_cells`` caps
     the dataset by a seeded subsample, stratified by label when there are labels.
     """
@@ -175,12 +227,13 @@ def load_dataset(spec: DatasetSpec, vocab: pd.DataFrame, *, seed: int = 0, min_o
     if len(idx) < 4:
         raise DatasetError(f"{path}: only {len(idx)} cells are left after the label and obs filters "
                            f"(dataset {name!r}); need at least 4")
-    X = sp.csr_matrix(adata.X[idx] if not sp.issparse(adata.X) else adata.X[idx])
+    layer = choose_layer(adata, path, spec)
+    X = sp.csr_matrix(_matrix(adata, layer)[idx])
     try:
         check_counts(X, path, rows=(0, X.shape[0]), allow_fractional=True)
     except IngestError as exc:
         raise DatasetError(str(exc)) from exc
-    genes = _source_genes(adata, path, spec.gene_key)
+    genes = _source_genes(adata, path, spec.gene_key, layer)
     mapping = map_genes(genes, vocab, organism=spec.organism)
     _refuse_low_overlap(mapping, path, name, spec.min_gene_overlap if spec.min_gene_overlap is not None
                         else min_overlap)
@@ -192,7 +245,7 @@ def load_dataset(spec: DatasetSpec, vocab: pd.DataFrame, *, seed: int = 0, min_o
         name=name, counts=mapping.apply(X), own_counts=X, labels=column(spec.label_key),
         batches=column(spec.batch_key), mapping=mapping, n_dropped=int(adata.n_obs - keep.sum()),
         perturbations=column(spec.perturbation_key), contexts=column(spec.context_key),
-        control_value=spec.control_value, own_genes=np.asarray(genes.astype(str)),
+        control_value=spec.control_value, own_genes=np.asarray(genes.astype(str)), layer=layer,
     )
 
 

@@ -2,7 +2,8 @@
 
 It streams shuffled batches from the store, applies the budget policy (fixed steps, fixed epochs,
 or early stopping on the validation loss with patience and a step cap, restoring the best
-weights), uses bf16 autocast on CUDA, and returns the record of what training actually did.
+weights), uses bf16 autocast on CUDA, records the validation-loss trajectory every ``eval_every`` steps
+under every policy, and returns the record of what training actually did.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import scipy.sparse as sp
 from cellplateau.models._budget import Budget, planned_steps
 from cellplateau.models._compute import autocast, peak_gpu_mb, peak_rss_mb, reset_gpu_peak
 from cellplateau.models._loader import BatchStream
+from cellplateau.models._validation import is_converged
 from cellplateau.models.base import FitInfo, TrainingData
 
 
@@ -25,8 +27,9 @@ def train(net, data: TrainingData, *, seed: int, device: str, batch_size: int, b
           amp: bool = True) -> FitInfo:
     """Train ``net`` in place; ``loss_fn(rows, counts)`` returns a scalar loss tensor (or None to skip).
 
-    ``val_fn()`` evaluates the validation loss with the network in eval mode (it may switch modes;
-    the loop restores train mode). ``amp``: bf16 autocast on CUDA. ``flops`` is left for the family.
+    ``val_fn()`` evaluates the validation loss with the network in eval mode on the family's
+    :func:`~cellplateau.models._validation.validation_sample` (it may switch modes; the loop restores train
+    mode). ``amp``: bf16 autocast on CUDA. ``flops`` is left for the family.
     """
     import torch
 
@@ -37,7 +40,10 @@ def train(net, data: TrainingData, *, seed: int, device: str, batch_size: int, b
     total_steps = planned_steps(budget, n_train=len(data.train), batch_size=batch_size)
     scheduler = scheduler_fn(optimizer, total_steps) if scheduler_fn else None
     best, bad, step, taken, loss_ema, best_state = float("inf"), 0, 0, 0, float("nan"), None
-    net.to(device).train()
+    stopped = False
+    net.to(device)
+    curve: list[list] = [[0, 0, float(val_fn())]]
+    net.train()
     with BatchStream(data.store, data.train, batch_size=batch_size, rng=np.random.default_rng(seed)) as stream:
         for step in range(1, total_steps + 1):
             rows, counts = next(stream)
@@ -55,25 +61,32 @@ def train(net, data: TrainingData, *, seed: int, device: str, batch_size: int, b
             taken += 1
             lv = float(loss.detach())
             loss_ema = lv if np.isnan(loss_ema) else 0.95 * loss_ema + 0.05 * lv
-            if budget.policy == "early_stopping" and step % budget.eval_every == 0:
-                v = val_fn()
+            if step % budget.eval_every == 0:
+                v = float(val_fn())
                 net.train()
-                if v < best - 1e-6:
-                    best, bad = v, 0
-                    best_state = {k: t.detach().clone() for k, t in net.state_dict().items()}
-                else:
-                    bad += 1
-                    if bad >= budget.patience:
-                        break
+                curve.append([taken, taken * batch_size, v])
+                if budget.policy == "early_stopping":
+                    if v < best - 1e-6:
+                        best, bad = v, 0
+                        best_state = {k: t.detach().clone() for k, t in net.state_dict().items()}
+                    else:
+                        bad += 1
+                        if bad >= budget.patience:
+                            stopped = True
+                            break
         wait, epochs = stream.wait_s, stream.epochs
     if best_state is not None:
         net.load_state_dict(best_state)
     gpu = peak_gpu_mb(device)
+    final_val = float(val_fn())
+    if best_state is None and curve[-1][0] != taken:
+        curve.append([taken, taken * batch_size, final_val])
     net.to("cpu").eval()
     return FitInfo(
-        steps=taken, epochs=epochs, cells_seen=taken * batch_size, train_loss=loss_ema, val_loss=val_fn(),
+        steps=taken, epochs=epochs, cells_seen=taken * batch_size, train_loss=loss_ema, val_loss=final_val,
         n_params=int(sum(p.numel() for p in net.parameters())), wall_time_s=time.perf_counter() - t0,
         data_wait_s=wait, device=device, peak_rss_mb=peak_rss_mb(), peak_gpu_mb=gpu,
         budget={**budget.model_dump(), "planned_steps": total_steps, "steps_taken": taken,
-                "stopped_early": bool(budget.policy == "early_stopping" and step < total_steps)},
+                "stopped_early": stopped, "holds_constant": budget.holds_constant},
+        val_curve=curve, converged=is_converged(curve, tol=budget.converge_tol, window=budget.converge_window),
     )

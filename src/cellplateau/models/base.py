@@ -46,6 +46,10 @@ class FitInfo:
     peak_rss_mb: float = float("nan")    # peak resident memory of the training process
     peak_gpu_mb: float = float("nan")    # peak CUDA memory allocated during training
     control: bool = False                # an untrained (random-initialisation) control
+    # validation-loss trajectory: rows [optimizer step, cells seen, loss] every budget.eval_every steps
+    # (step 0 = before training); converged: models._validation.is_converged on it (None: cannot tell)
+    val_curve: list[list] = field(default_factory=list)
+    converged: bool | None = None
 
 
 @dataclass

@@ -22,6 +22,7 @@ from cellplateau.models._compute import transformer_training_flops
 from cellplateau.models._layers import load_checkpoint, save_checkpoint
 from cellplateau.models._rank_tokens import MASK, N_SPECIAL, PAD, nonzero_medians, rank_value_tokens
 from cellplateau.models._train import train
+from cellplateau.models._validation import validation_sample
 from cellplateau.models.base import (
     Family,
     FitInfo,
@@ -54,9 +55,10 @@ class GeneformerConfig(BaseModel):
     lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(32, ge=2)
     median_sample: int = Field(200_000, ge=100, description="training cells used for the gene medians")
-    val_cells: int = Field(512, ge=1, description="validation cells scored for the masked-token loss")
+    val_cells: int = Field(512, ge=1, description="validation cells scored for the masked-token loss (a seeded random sample of the "
+                           "validation split)")
     tokens_per_forward: int = Field(16_384, ge=64, description="caps cells x context per forward pass (memory)")
-    budget: Budget = Budget(policy="fixed_epochs", epochs=1.0, max_steps=300)
+    budget: Budget = Budget(policy="fixed_epochs", epochs=1.0)
 
     @model_validator(mode="before")
     @classmethod
@@ -116,17 +118,19 @@ class GeneformerModel(ModelFamily):
         logits = self.net.cls(h[sel])
         return F.cross_entropy(logits.float(), labels[sel])
 
-    def _val_loss(self, data: TrainingData, seed: int) -> float:
+    def _val_loss(self, data: TrainingData, seed: int, rows: np.ndarray | None = None) -> float:
+        """Validation loss on ``rows`` (default: the seeded validation sample of ``data.val``)."""
         import torch
 
-        if len(data.val) == 0:
+        rows = validation_sample(data.val, seed=seed, n=self.config.val_cells) if rows is None else rows
+        if len(rows) == 0:
             return float("nan")
         gen = torch.Generator().manual_seed(seed + 1)
         device = next(self.net.parameters()).device
         self.net.eval()
         total, n = 0.0, 0
         with torch.no_grad():
-            for _, counts in data.store.iter_rows(data.val[: self.config.val_cells], chunk_size=self._cells_per_pass()):
+            for _, counts in data.store.iter_rows(rows, chunk_size=self._cells_per_pass()):
                 tokens = torch.from_numpy(rank_value_tokens(counts, self.medians, self.config.context_length))
                 total += float(self._loss(tokens, gen, device)) * len(tokens)
                 n += len(tokens)
@@ -156,8 +160,9 @@ class GeneformerModel(ModelFamily):
             return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=c.lr, total_steps=max(total, 2), pct_start=0.1)
 
         opt = torch.optim.AdamW(self.net.parameters(), lr=c.lr, weight_decay=0.01)
+        val_rows = validation_sample(data.val, seed=seed, n=c.val_cells)
         info = train(self.net, data, seed=seed, device=device, batch_size=c.batch_size, budget=c.budget,
-                     optimizer=opt, loss_fn=loss_fn, val_fn=lambda: self._val_loss(data, seed),
+                     optimizer=opt, loss_fn=loss_fn, val_fn=lambda: self._val_loss(data, seed, val_rows),
                      scheduler_fn=one_cycle, clip_norm=1.0)
         n_embed = sum(p.numel() for n, p in self.net.named_parameters() if "embeddings" in n)
         info.flops = (transformer_training_flops(info.n_params - n_embed, seen["tokens"], layers=c.layers,

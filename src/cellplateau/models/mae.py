@@ -28,6 +28,7 @@ from cellplateau.models._layers import (
     save_checkpoint,
 )
 from cellplateau.models._train import train
+from cellplateau.models._validation import validation_sample
 from cellplateau.models.base import (
     Family,
     FitInfo,
@@ -110,17 +111,19 @@ class MAEModel(ModelFamily):
         recon = self.decoder(self.encoder(x.masked_fill(mask, 0.0)))
         return ((recon.float() - x) ** 2 * mask).sum() / mask.sum().clamp(min=1)
 
-    def _val_loss(self, data: TrainingData, seed: int) -> float:
+    def _val_loss(self, data: TrainingData, seed: int, rows: np.ndarray | None = None) -> float:
+        """Validation loss on ``rows`` (default: the seeded validation sample of ``data.val``)."""
         import torch
 
-        if len(data.val) == 0:
+        rows = validation_sample(data.val, seed=seed) if rows is None else rows
+        if len(rows) == 0:
             return float("nan")
         gen = torch.Generator().manual_seed(seed + 1)
         device = next(self.net.parameters()).device
         self.net.eval()
         total, n = 0.0, 0
         with torch.no_grad():
-            for _, counts in data.store.iter_rows(data.val[:8192], chunk_size=2048):
+            for _, counts in data.store.iter_rows(rows, chunk_size=2048):
                 x = torch.from_numpy(log1p_cp10k(counts, dense=True)).to(device)
                 total += float(self._masked_loss(x, gen)) * len(x)
                 n += len(x)
@@ -143,8 +146,9 @@ class MAEModel(ModelFamily):
             return self._masked_loss(torch.from_numpy(log1p_cp10k(counts, dense=True)).to(device), gen)
 
         opt = torch.optim.AdamW(self.net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
+        val_rows = validation_sample(data.val, seed=seed)
         self.fit_info = train(self.net, data, seed=seed, device=device, batch_size=c.batch_size, budget=c.budget,
-                              optimizer=opt, loss_fn=loss_fn, val_fn=lambda: self._val_loss(data, seed))
+                              optimizer=opt, loss_fn=loss_fn, val_fn=lambda: self._val_loss(data, seed, val_rows))
         self.fit_info.flops = dense_training_flops(self.fit_info.n_params, self.fit_info.cells_seen)
         return self.fit_info
 

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cellplateau.corpus.features import gram_pca, log1p_cp10k, select_hvg
 from cellplateau.models._compute import pca_flops, peak_rss_mb
+from cellplateau.models._validation import validation_sample
 from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData, apply_size_preset
 
 SIZES = {s: {"n_components": k} for s, k in {"xs": 10, "s": 25, "m": 50, "l": 100}.items()}   # reference: 50
@@ -52,13 +53,15 @@ class PCAModel(ModelFamily):
         k = min(self.config.n_components, len(self.genes), max(len(train) - 1, 1))
         self.mean, self.components, self.explained_variance = gram_pca(chunks, len(self.genes), k)
         val_err = float("nan")
-        if len(data.val):
-            Xv = log1p_cp10k(data.store.read_rows(data.val), genes=self.genes, dense=True) - self.mean
+        val_rows = validation_sample(data.val, seed=seed)
+        if len(val_rows):
+            Xv = log1p_cp10k(data.store.read_rows(val_rows), genes=self.genes, dense=True) - self.mean
             recon = (Xv @ self.components.T) @ self.components
             val_err = float(np.mean((Xv - recon) ** 2))
         self.fit_info = FitInfo(steps=1, epochs=1.0, cells_seen=len(train), val_loss=val_err,
                                 n_params=self.n_params(), wall_time_s=time.perf_counter() - t0,
                                 budget={"policy": "closed_form"}, device="cpu", peak_rss_mb=peak_rss_mb(),
+                                converged=True,     # an exact solution
                                 flops=pca_flops(len(train), len(self.genes)))
         return self.fit_info
 

@@ -29,6 +29,7 @@ from cellplateau.models._layers import (
     save_checkpoint,
 )
 from cellplateau.models._train import train
+from cellplateau.models._validation import validation_sample
 from cellplateau.models.base import (
     Family,
     FitInfo,
@@ -159,11 +160,12 @@ class SCimilarityModel(ModelFamily):
             n_trip["triplets"] += k
             return loss
 
+        rows = validation_sample(data.val, seed=seed)
+
         def val_fn():
-            if len(data.val) == 0:
+            if len(rows) == 0:
                 return float("nan")
             self.net.eval()
-            rows = data.val[:4096]
             dev = next(self.net.parameters()).device
             with torch.no_grad():
                 x = torch.from_numpy(log1p_cp10k(data.store.read_rows(rows), dense=True)).to(dev)

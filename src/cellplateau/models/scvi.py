@@ -20,6 +20,7 @@ from cellplateau.models._budget import Budget
 from cellplateau.models._compute import dense_training_flops
 from cellplateau.models._layers import load_checkpoint, save_checkpoint
 from cellplateau.models._train import train
+from cellplateau.models._validation import validation_sample
 from cellplateau.models.base import (
     Family,
     FitInfo,
@@ -87,16 +88,16 @@ class SCVIModel(ModelFamily):
         _, _, losses = self.module(self._tensors(x), loss_kwargs={"kl_weight": kl_weight})
         return losses.loss
 
-    def _val_loss(self, data: TrainingData) -> float:
+    def _val_loss(self, data: TrainingData, rows: np.ndarray) -> float:
         import torch
 
-        if len(data.val) == 0:
+        if len(rows) == 0:
             return float("nan")
         device = next(self.module.parameters()).device
         self.module.eval()
         total, n = 0.0, 0
         with torch.no_grad():
-            for _, counts in data.store.iter_rows(data.val[:8192], chunk_size=2048):
+            for _, counts in data.store.iter_rows(rows, chunk_size=2048):
                 x = _dense_nonempty(counts)
                 if len(x):
                     total += float(self._loss(torch.from_numpy(x).to(device), 1.0)) * len(x)
@@ -121,8 +122,9 @@ class SCVIModel(ModelFamily):
 
         # scVI's own optimiser settings (scvi-tools TrainingPlan defaults); fp32 (NB likelihood)
         opt = torch.optim.Adam(self.module.parameters(), lr=c.lr, eps=0.01, weight_decay=1e-6)
+        val_rows = validation_sample(data.val, seed=seed)
         self.fit_info = train(self.module, data, seed=seed, device=device, batch_size=c.batch_size,
-                              budget=c.budget, optimizer=opt, loss_fn=loss_fn, val_fn=lambda: self._val_loss(data),
+                              budget=c.budget, optimizer=opt, loss_fn=loss_fn, val_fn=lambda: self._val_loss(data, val_rows),
                               amp=False)
         self.fit_info.flops = dense_training_flops(self.fit_info.n_params, self.fit_info.cells_seen)
         return self.fit_info

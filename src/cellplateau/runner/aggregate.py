@@ -16,11 +16,11 @@ from cellplateau.runner.plan import Plan
 from cellplateau.spec import family_label
 
 COLUMNS = ["study", "strategy", "fraction", "replicate", "n_cells", "family", "model_size", "task", "dataset",
-           "metric", "value", "gene_overlap", "subset_key", "content_hash", "model_key", "subset_seed", "train_seed",
-           "eval_seed", "corpus_fingerprint", "spec_hash", "cellplateau_version"]
+           "metric", "value", "gene_overlap", "eval_layer", "subset_key", "content_hash", "model_key", "subset_seed",
+           "train_seed", "eval_seed", "corpus_fingerprint", "spec_hash", "cellplateau_version", "budget_policy", "step"]
 
 FIT_METRICS = ("steps", "epochs", "cells_seen", "train_loss", "val_loss", "n_params", "flops", "wall_time_s",
-               "data_wait_s", "peak_rss_mb", "peak_gpu_mb")
+               "data_wait_s", "peak_rss_mb", "peak_gpu_mb", "converged")
 
 
 def build_results(ctx: StudyContext, plan: Plan) -> pd.DataFrame:
@@ -68,9 +68,10 @@ def build_results(ctx: StudyContext, plan: Plan) -> pd.DataFrame:
             rows.append({**base, "strategy": "baseline", "fraction": np.nan, "replicate": 0,
                          "family": f"baseline:{rec.baseline}", "model_size": "-", "task": rec.task,
                          "dataset": rec.dataset, "metric": rec.metric, "value": rec.value,
-                         "eval_seed": rec.eval_seed, "gene_overlap": getattr(rec, "gene_overlap", np.nan)})
+                         "eval_seed": rec.eval_seed, "gene_overlap": getattr(rec, "gene_overlap", np.nan),
+                         "eval_layer": getattr(rec, "eval_layer", None)})
     table = pd.DataFrame.from_records(rows, columns=COLUMNS)
-    for col in ("subset_seed", "train_seed", "eval_seed", "replicate", "n_cells"):
+    for col in ("subset_seed", "train_seed", "eval_seed", "replicate", "n_cells", "step"):
         table[col] = table[col].astype("Int64")
     buf = io.BytesIO()
     table.to_parquet(buf, index=False)
@@ -84,9 +85,16 @@ def _model_rows(lay, evals: dict[str, list], head: dict, model_key: str) -> list
     if not meta_path.exists():
         return []
     meta = json.loads(meta_path.read_text())
-    mod = {**head, "model_key": model_key, "train_seed": meta["unit"]["seed"]}
+    fit = meta["fit"]
+    mod = {**head, "model_key": model_key, "train_seed": meta["unit"]["seed"],
+           "budget_policy": fit.get("budget", {}).get("policy")}
     rows = [{**mod, "task": "pretraining", "dataset": "corpus", "metric": metric,
-             "value": float(meta["fit"].get(metric, np.nan))} for metric in FIT_METRICS]
+             "value": _number(fit.get(metric))} for metric in FIT_METRICS]
+    for step, cells, loss in fit.get("val_curve", []):     # the validation-loss trajectory
+        rows += [{**mod, "task": "trajectory", "dataset": "corpus", "metric": "val_loss", "value": float(loss),
+                  "step": int(step)},
+                 {**mod, "task": "trajectory", "dataset": "corpus", "metric": "cells_seen", "value": float(cells),
+                  "step": int(step)}]
     for unit in evals.get(model_key, []):
         epath = lay.evaluation(unit.key)
         if not epath.exists():
@@ -94,8 +102,14 @@ def _model_rows(lay, evals: dict[str, list], head: dict, model_key: str) -> list
         for rec in pd.read_parquet(epath).itertuples():
             rows.append({**mod, "task": rec.task, "dataset": rec.dataset, "metric": rec.metric,
                          "value": rec.value, "eval_seed": rec.eval_seed,
-                         "gene_overlap": getattr(rec, "gene_overlap", np.nan)})
+                         "gene_overlap": getattr(rec, "gene_overlap", np.nan),
+                         "eval_layer": getattr(rec, "eval_layer", None)})
     return rows
+
+
+def _number(v) -> float:
+    """A fit record's value as a float (``None``, e.g. convergence that could not be told, is NaN)."""
+    return float("nan") if v is None else float(v)
 
 
 def read_results(ctx: StudyContext) -> pd.DataFrame:

@@ -125,6 +125,10 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
     ctx.layout.root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(ctx.layout.root / "spec.resolved.json", spec.model_dump_json(indent=2))
     plan = build_plan(ctx)
+    from cellplateau.runner.budgets import budget_table, budget_warnings
+
+    for line in budget_warnings(budget_table(ctx)):
+        log(f"warning: {line}")
     todo = [u for u in plan.all_units() if not u.done(ctx)]
     skipped = len(plan.all_units()) - len(todo)
     computed: list[str] = []

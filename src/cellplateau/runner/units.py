@@ -181,7 +181,7 @@ def run_evaluate(ctx: StudyContext, unit: Unit) -> None:
     scores["embed_s_per_1k_cells"] = embed_s / max(ds.counts.shape[0], 1) * 1000
     records = [{"model_key": p["model_key"], "task": p["task"], "dataset": p["dataset"], "metric": m,
                 "value": float(v), "eval_seed": p["seed"], "n_eval_cells": int(ds.counts.shape[0]),
-                "gene_overlap": ds.mapping.overlap} for m, v in scores.items()]
+                "gene_overlap": ds.mapping.overlap, "eval_layer": ds.layer} for m, v in scores.items()]
     _records_to_parquet(unit.path(ctx), records)
 
 
@@ -195,7 +195,8 @@ def run_baseline(ctx: StudyContext, unit: Unit) -> None:
     config = task.config.model_validate(p["config"])
     results = task.baselines(ds, config, p["seed"])
     records = [{"baseline": b, "task": p["task"], "dataset": p["dataset"], "metric": m, "value": float(v),
-                "eval_seed": p["seed"], "n_eval_cells": int(ds.counts.shape[0]), "gene_overlap": ds.mapping.overlap}
+                "eval_seed": p["seed"], "n_eval_cells": int(ds.counts.shape[0]), "gene_overlap": ds.mapping.overlap,
+                "eval_layer": ds.layer}
                for b, scores in results.items() for m, v in scores.items()]
     _records_to_parquet(unit.path(ctx), records)
 

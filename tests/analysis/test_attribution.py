@@ -1,0 +1,120 @@
+"""Plateau attribution: pure cases, and each label planted on the tiny synthetic atlas with real trainings."""
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cellplateau.analysis import summary
+from cellplateau.analysis.attribution import CurveRuns, attribute_curve
+from cellplateau.evaluation.datasets import load_eval_dataset
+from cellplateau.evaluation.knn_classification import KNNConfig, baselines, evaluate
+from cellplateau.models import FAMILIES, TrainingData
+
+FR = np.repeat([0.1, 0.3, 1.0], 2)
+
+
+def _runs(scores, **kw):
+    return CurveRuns.of(FR, scores, **{"converged": np.ones(6), "cells_seen": FR * 1000, "epochs": np.ones(6), **kw})
+
+
+def test_pure_rules():
+    flat = [0.80, 0.81, 0.85, 0.86, 0.85, 0.86]
+    assert attribute_curve(_runs(flat), reference=0.5, reference_name="hvg").label == "data-limited"
+    assert attribute_curve(_runs(flat, converged=[1, 1, 0, 1, 0, 0]), reference=0.5).label == "compute-limited"
+    assert attribute_curve(_runs(flat, converged=np.full(6, np.nan)), reference=0.5).label == "compute-limited"
+    seen = attribute_curve(_runs(flat, cells_seen=np.full(6, 6400.0), epochs=6400 / (FR * 3000)), reference=0.5)
+    assert seen.label == "compute-limited" and "cells seen did not grow" in seen.evidence
+    un = attribute_curve(_runs(flat), reference=0.86, reference_name="hvg_expression baseline")
+    assert un.label == "uninformative" and "hvg_expression baseline 0.860" in un.evidence
+    assert attribute_curve(_runs([0.5, 0.52, 0.6, 0.62, 0.8, 0.81]), reference=0.3).label == "still rising"
+    cap = attribute_curve(_runs(flat), reference=0.5, larger_best=0.93, larger_name="pca-l")
+    assert cap.label == "capacity-limited" and "pca-l" in cap.evidence
+
+
+# ------------------------------------------------------------------ planted on the tiny atlas
+
+def _curve_rows(store, ds, model_name, family, config, *, fractions=(0.1, 0.3, 1.0), seeds=(0, 1), size="custom",
+                labels=None):
+    """Train ``config`` on random subsets and evaluate kNN on ``ds``: results-table rows of one curve plus its
+    untrained control (the columns the summary functions read)."""
+    fam = FAMILIES[family]
+    ds = ds if labels is None else dataclasses.replace(ds, labels=labels)
+    rows = []
+    head = {"family": family, "model_size": size, "dataset": ds.name, "budget_policy": None}
+    for f in fractions:
+        for seed in seeds:
+            rng = np.random.default_rng(seed)
+            idx = np.sort(rng.choice(store.n_cells, size=int(store.n_cells * f), replace=False))
+            val = np.zeros(len(idx), bool)
+            val[rng.choice(len(idx), size=len(idx) // 10, replace=False)] = True
+            model = fam.model(fam.config(**config))
+            info = model.fit(TrainingData(store, idx[~val], idx[val]), seed=seed)
+            key = f"{model_name}-{f}-{seed}"
+            base = {**head, "strategy": "random", "fraction": f, "n_cells": len(idx), "model_key": key,
+                    "budget_policy": info.budget.get("policy")}
+            rows.append({**base, "task": "knn_classification", "metric": "micro_f1",
+                         "value": evaluate(model.embed(ds.counts), ds, KNNConfig(), 0)["micro_f1"]})
+            for m in summary.FIT_PER_MODEL:
+                v = getattr(info, m)
+                rows.append({**base, "task": "pretraining", "dataset": "corpus", "metric": m,
+                             "value": np.nan if v is None else float(v)})
+    control = fam.model(fam.config(**config))
+    control.untrained_control(store.n_genes, seed=0)
+    rows.append({**head, "strategy": "control", "fraction": 0.0, "n_cells": 0, "model_key": f"{model_name}-ctl",
+                 "task": "knn_classification", "metric": "micro_f1",
+                 "value": evaluate(control.embed(ds.counts), ds, KNNConfig(), 0)["micro_f1"]})
+    return rows
+
+
+def _baseline_rows(ds, labels=None):
+    ds = ds if labels is None else dataclasses.replace(ds, labels=labels)
+    return [{"family": f"baseline:{b}", "model_size": "-", "strategy": "baseline", "fraction": np.nan,
+             "task": "knn_classification", "dataset": ds.name, "metric": "micro_f1", "value": s["micro_f1"]}
+            for b, s in baselines(ds, KNNConfig(baseline_hvg=100, baseline_pcs=10), 0).items()]
+
+
+def _attribution(rows):
+    table = summary.attribution_table(pd.DataFrame(rows))
+    return {m: (a, e) for m, a, e in zip(table["model"], table["attribution"], table["attribution_evidence"])}
+
+
+@pytest.fixture(scope="module")
+def donors(tiny_atlas, tiny_store):
+    return load_eval_dataset(tiny_atlas / "eval" / "heldout_donors.h5ad", tiny_store.var, name="donors",
+                             label_key="cell_type")
+
+
+MAE = {"hidden": [64], "latent": 16, "batch_size": 64, "lr": 2e-3}
+
+
+def test_planted_compute_limited_mae_and_the_same_mae_trained_to_convergence(tiny_store, donors):
+    short = _curve_rows(tiny_store, donors, "mae-short", "mae",
+                        {**MAE, "budget": {"policy": "fixed_steps", "steps": 8, "eval_every": 2}})
+    long = _curve_rows(tiny_store, donors, "mae-long", "mae",
+                       {**MAE, "budget": {"policy": "early_stopping", "max_steps": 3000, "eval_every": 20,
+                                          "patience": 3}})
+    # two families named apart so each is its own curve
+    for r in long:
+        r["family"] = "mae2"
+    got = _attribution(short + long + _baseline_rows(donors))
+    assert got["mae"][0] == "compute-limited" and "had not converged" in got["mae"][1], got
+    assert got["mae2"][0] != "compute-limited", got
+    converged = [r["value"] for r in long if r["metric"] == "converged"]
+    assert converged and all(v == 1.0 for v in converged)
+
+
+def test_planted_uninformative_curve_labels_unrelated_to_expression(tiny_store, donors):
+    noise = np.random.default_rng(0).permutation(np.array(["a", "b", "c"])[np.arange(donors.n_cells) % 3])
+    rows = _curve_rows(tiny_store, donors, "pca", "pca", {"n_components": 10, "n_hvg": 100}, labels=noise)
+    a, evidence = _attribution(rows + _baseline_rows(donors, labels=noise))["pca"]
+    assert a == "uninformative", evidence
+
+
+def test_planted_capacity_and_data_limited_pca(tiny_store, donors):
+    small = _curve_rows(tiny_store, donors, "pca-xs", "pca", {"n_components": 2, "n_hvg": 100}, size="xs")
+    large = _curve_rows(tiny_store, donors, "pca-l", "pca", {"n_components": 30, "n_hvg": 100}, size="l")
+    got = _attribution(small + large)
+    assert got["pca-xs"][0] == "capacity-limited", got
+    assert got["pca-l"][0] == "data-limited", got

@@ -1,0 +1,52 @@
+"""The shared validation sample, the convergence rule and the recorded trajectory."""
+
+import numpy as np
+import pytest
+
+from cellplateau.models import FAMILIES, TrainingData
+from cellplateau.models._validation import is_converged, validation_sample
+
+
+def test_validation_sample_is_seeded_sorted_and_spread_over_the_split():
+    val = np.sort(np.random.default_rng(0).choice(1_000_000, size=50_000, replace=False))
+    a = validation_sample(val, seed=3, n=4096)
+    assert len(a) == 4096 and np.all(np.diff(a) > 0) and np.isin(a, val).all()
+    np.testing.assert_array_equal(a, validation_sample(val, seed=3, n=4096))
+    assert not np.array_equal(a, validation_sample(val, seed=4, n=4096))
+    # a prefix would sit in the first 8 % of the corpus rows; a sample covers every tenth of them
+    counts = np.histogram(a, bins=10, range=(0, 1_000_000))[0]
+    assert counts.min() > 4096 / 10 * 0.8, counts
+    np.testing.assert_array_equal(validation_sample(val[:100], seed=0, n=4096), val[:100])
+    assert len(validation_sample(np.array([], dtype=np.int64), seed=0)) == 0
+
+
+@pytest.mark.parametrize(("losses", "expected"), [
+    ([5.0, 3.0, 2.0, 1.5, 1.2, 1.0], False),             # still falling by 15-30 % per evaluation
+    ([5.0, 3.0, 2.0, 1.999, 1.998, 1.9985], True),        # flat within 0.1 %
+    ([5.0, 3.0, 2.0, 2.1, 2.2, 2.3], True),               # rising (over-fitting): no improvement
+    ([5.0, 3.0], None),                                    # too short to tell
+    ([float("nan")] * 6, None),                            # no validation cells
+])
+def test_is_converged(losses, expected):
+    curve = [[i * 10, i * 640, v] for i, v in enumerate(losses)]
+    assert is_converged(curve, tol=0.01, window=3) is expected
+
+
+def test_every_policy_records_the_trajectory_on_its_eval_every(tiny_store):
+    fam = FAMILIES["mae"]
+    rows = np.arange(tiny_store.n_cells)
+    data = TrainingData(tiny_store, rows[:2700], rows[2700:])
+    tiny = fam.model(fam.config(hidden=[32], latent=8, batch_size=64,
+                                budget={"policy": "fixed_steps", "steps": 30, "eval_every": 10}))
+    info = tiny.fit(data, seed=0)
+    assert [r[0] for r in info.val_curve] == [0, 10, 20, 30]
+    assert [r[1] for r in info.val_curve] == [0, 640, 1280, 1920]
+    assert info.val_curve[-1][2] < info.val_curve[0][2]            # it learns
+    assert info.converged is False                                 # 30 steps are far from converged
+    long = fam.model(fam.config(hidden=[32], latent=8, batch_size=64, lr=3e-3,
+                                budget={"policy": "early_stopping", "max_steps": 3000, "eval_every": 25,
+                                        "patience": 3, "converge_window": 3}))
+    info = long.fit(data, seed=0)
+    assert info.budget["stopped_early"] and info.steps < 3000
+    assert info.converged is True
+    assert info.val_curve[-1][0] == info.steps and len(info.val_curve) == info.steps // 25 + 1
