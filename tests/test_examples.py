@@ -35,3 +35,21 @@ def test_small_variant_keeps_the_reference_design():
     assert [f.name for f in small.families] == [f.name for f in ref.families]
     assert {t.name for t in small.evaluation.tasks} == {t.name for t in ref.evaluation.tasks}
     assert small.corpus.simulate is not None
+
+
+def test_reference_plan_shows_steps_cells_seen_and_epochs_per_fraction():
+    import json
+
+    out = CliRunner().invoke(app, ["plan", str(EXAMPLES / "reference_study.yaml"), "--json"])
+    assert out.exit_code == 0, out.output
+    plan = json.loads(out.output)
+    rows = {(r["family"], r["fraction"]): r for r in plan["budgets"]}
+    # Geneformer's one epoch is one epoch at every size (no silent 2,000-step cap: 64,000 cells at every fraction)
+    assert abs(rows[("geneformer-l", 1.0)]["epochs"] - 1) < 1e-4 and rows[("geneformer-l", 1.0)]["cells_seen"] >= 19_970_150
+    assert rows[("geneformer-l", 0.01)]["cells_seen"] < rows[("geneformer-l", 1.0)]["cells_seen"] / 90
+    # scVI's 100,000 fixed steps hold compute constant: 0.64 epochs at 100 %
+    assert rows[("scvi-s", 1.0)]["cells_seen"] == rows[("scvi-s", 0.01)]["cells_seen"] == 12_800_000
+    assert abs(rows[("scvi-s", 1.0)]["epochs"] - 0.641) < 0.001 and rows[("scvi-s", 1.0)]["policy"] == "fixed_steps"
+    assert rows[("mae-l", 0.5)]["holds_constant"].startswith("convergence") and not plan["warnings"]
+    text = CliRunner().invoke(app, ["plan", str(EXAMPLES / "reference_study.yaml")], terminal_width=200).output
+    assert "cells seen" in text and "12,800,000" in text and "19,970,176" in text

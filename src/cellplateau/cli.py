@@ -99,11 +99,12 @@ def ingest(
 
             report = ingest_from_cli(out, uri=soma, census_version=census_version, organism=organism,
                                      layer=layer, obs_filter=obs_filter, var_filter=var_filter, preset=preset,
-                                     genes=genes, obs_map=obs_map, chunk_size=chunk_size, log=console.print)
+                                     genes=genes, obs_map=obs_map, chunk_size=chunk_size, log=console.print,
+                                     progress=True)
         else:
             vocab = read_vocabulary(vocabulary) if vocabulary else None
             report = ingest_h5ad(out, files, vocabulary=vocab, obs_map=obs_map, gene_key=gene_key, layer=layer,
-                                 chunk_size=chunk_size, log=console.print)
+                                 chunk_size=chunk_size, log=console.print, progress=True)
     except IngestError as exc:
         _fail(str(exc))
     console.print(f"wrote {out}: {report.n_cells} cells x {report.n_genes} genes")
@@ -138,7 +139,7 @@ def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")],
     built = _guard(planned, spec)
     compute = plan_compute(spec, built)
     budgets = budget_table(built[0])
-    warnings = budget_warnings(budgets)
+    warnings = budget_warnings(budgets) + built[1].warnings
     if json_out:
         import json
 
@@ -146,7 +147,8 @@ def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")],
         out = {"study": spec.name, "stages": {s: {"units": t, "done": d, "train_flops": compute[s]
                                                   if compute[s] == compute[s] else None}
                                               for s, (t, d) in summary.items()},
-               "counts": plan_counts(spec, built), "budgets": budgets, "warnings": warnings}
+               "counts": plan_counts(spec, built), "budgets": budgets, "overlap": built[1].overlap,
+               "warnings": warnings}
         typer.echo(json.dumps(out, indent=2))
         return
     for stage, (total, done) in plan_summary(spec, built).items():
@@ -166,6 +168,9 @@ def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")],
     for path in counts["missing_datasets"]:
         console.print(f"evaluation dataset not on disk yet: {path}", highlight=False)
     Console(width=max(console.width, 150)).print(_budget_rich_table(budgets))
+    for name, rec in built[1].overlap.items():
+        console.print(f"evaluation dataset {name}: {rec['n_cells']:,} of {rec['n_eval_cells']:,} cells are corpus "
+                      f"cells (on_overlap: {spec.evaluation.on_overlap})", highlight=False)
     for line in warnings:
         err.print(f"[bold yellow]warning:[/] {line}", highlight=False)
 
@@ -178,7 +183,8 @@ def _budget_rich_table(rows: list[dict]) -> Table:
                          no_wrap=True)
     for r in rows:
         table.add_row(r["family"], f"{r['fraction']:g}", r["policy"] + (" (capped)" if r["capped"] else ""),
-                      f"{r['train_cells']:,}", f"{r['planned_steps']:,}", f"{r['cells_seen']:,}",
+                      f"{r['train_cells']:,}", f"{r['planned_steps']:,}" if r["planned_steps"] else "-",
+                      f"{r['cells_seen']:,}",
                       f"{r['epochs']:.3g}", r["holds_constant"].split(":")[0])
     return table
 
@@ -247,10 +253,20 @@ def report(
             _fail(f"{ctx.layout.results}: no results table; run the study {ctx.spec.name!r} first")
     tables = [pd.read_parquet(ctx.layout.results) for ctx in ctxs]
     if compare is None:
-        path = write_report(ctxs[0], tables[0])
+        path = write_report(ctxs[0], tables[0], progress=True)
     else:
         path = write_comparison(ctxs[0], ctxs[1], tables[0], tables[1])
+    _print_glance(Path(path).parent, ctxs[0].spec.name)
     console.print(f"report: {path}")
+
+
+def _print_glance(report_dir: Path, name: str) -> None:
+    """The report's first screen as a rich table (read from the CSVs the report wrote)."""
+    from cellplateau.report.glance import read_tables, to_rich
+
+    tables = read_tables(report_dir)
+    if tables is not None and not tables["saturation"].empty:
+        console.print(to_rich(tables, title=f"{name}: the answer at a glance"))
 
 
 @app.command()
@@ -264,6 +280,10 @@ def demo(
     spec_path = write_demo_spec(output_dir)
     console.print(f"demo spec: {spec_path}")
     run(spec_path, progress=progress)
+    from cellplateau.runner.context import StudyContext
+
+    spec = _load(spec_path)
+    _print_glance(StudyContext(spec).layout.report_dir, spec.name)
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ def test_pure_rules():
     assert attribute_curve(_runs(flat), reference=0.5, reference_name="hvg").label == "data-limited"
     assert attribute_curve(_runs(flat, converged=[1, 1, 0, 1, 0, 0]), reference=0.5).label == "compute-limited"
     assert attribute_curve(_runs(flat, converged=np.full(6, np.nan)), reference=0.5).label == "compute-limited"
-    seen = attribute_curve(_runs(flat, cells_seen=np.full(6, 6400.0), epochs=6400 / (FR * 3000)), reference=0.5)
+    seen = attribute_curve(_runs(flat, cells_seen=np.full(6, 6400.0), epochs=6400 / (FR * 30_000)), reference=0.5)
     assert seen.label == "compute-limited" and "cells seen did not grow" in seen.evidence
     un = attribute_curve(_runs(flat), reference=0.86, reference_name="hvg_expression baseline")
     assert un.label == "uninformative" and "hvg_expression baseline 0.860" in un.evidence
@@ -55,7 +55,7 @@ def _curve_rows(store, ds, model_name, family, config, *, fractions=(0.1, 0.3, 1
             base = {**head, "strategy": "random", "fraction": f, "n_cells": len(idx), "model_key": key,
                     "budget_policy": info.budget.get("policy")}
             rows.append({**base, "task": "knn_classification", "metric": "micro_f1",
-                         "value": evaluate(model.embed(ds.counts), ds, KNNConfig(), 0)["micro_f1"]})
+                         "value": evaluate(model.embed(ds.counts), ds, KNN, 0)["micro_f1"]})
             for m in summary.FIT_PER_MODEL:
                 v = getattr(info, m)
                 rows.append({**base, "task": "pretraining", "dataset": "corpus", "metric": m,
@@ -64,7 +64,7 @@ def _curve_rows(store, ds, model_name, family, config, *, fractions=(0.1, 0.3, 1
     control.untrained_control(store.n_genes, seed=0)
     rows.append({**head, "strategy": "control", "fraction": 0.0, "n_cells": 0, "model_key": f"{model_name}-ctl",
                  "task": "knn_classification", "metric": "micro_f1",
-                 "value": evaluate(control.embed(ds.counts), ds, KNNConfig(), 0)["micro_f1"]})
+                 "value": evaluate(control.embed(ds.counts), ds, KNN, 0)["micro_f1"]})
     return rows
 
 
@@ -72,7 +72,8 @@ def _baseline_rows(ds, labels=None):
     ds = ds if labels is None else dataclasses.replace(ds, labels=labels)
     return [{"family": f"baseline:{b}", "model_size": "-", "strategy": "baseline", "fraction": np.nan,
              "task": "knn_classification", "dataset": ds.name, "metric": "micro_f1", "value": s["micro_f1"]}
-            for b, s in baselines(ds, KNNConfig(baseline_hvg=100, baseline_pcs=10), 0).items()]
+            for b, s in baselines(ds, KNNConfig(n_splits=1, per_class=False, baseline_hvg=100, baseline_pcs=10),
+                                  0).items()]
 
 
 def _attribution(rows):
@@ -86,15 +87,17 @@ def donors(tiny_atlas, tiny_store):
                              label_key="cell_type")
 
 
-MAE = {"hidden": [64], "latent": 16, "batch_size": 64, "lr": 2e-3}
+MAE = {"hidden": [16], "latent": 4, "batch_size": 32, "lr": 1e-2}
+KNN = KNNConfig(n_splits=1, per_class=False)
 
 
 def test_planted_compute_limited_mae_and_the_same_mae_trained_to_convergence(tiny_store, donors):
     short = _curve_rows(tiny_store, donors, "mae-short", "mae",
-                        {**MAE, "budget": {"policy": "fixed_steps", "steps": 8, "eval_every": 2}})
+                        {**MAE, "budget": {"policy": "fixed_steps", "steps": 8, "eval_every": 2}},
+                        fractions=(0.2, 1.0))
     long = _curve_rows(tiny_store, donors, "mae-long", "mae",
-                       {**MAE, "budget": {"policy": "early_stopping", "max_steps": 3000, "eval_every": 20,
-                                          "patience": 3}})
+                       {**MAE, "budget": {"policy": "early_stopping", "max_steps": 600, "eval_every": 5,
+                                          "patience": 2, "converge_window": 2}}, fractions=(0.2, 1.0))
     # two families named apart so each is its own curve
     for r in long:
         r["family"] = "mae2"

@@ -42,3 +42,20 @@ def test_bootstrap_intervals_cover_the_truth_at_about_the_nominal_rate():
         lo, hi = percentile_interval(fit_power_law_many(SIZES[idx], y[idx])["s_inf"])
         hits += lo <= truth <= hi
     assert 0.8 <= hits / trials <= 1.0, hits / trials
+
+
+def test_one_loss_for_every_model_and_the_small_sample_correction():
+    """A flat curve with one broken run at the smallest size: a least-squares constant pays for the outlier in
+    full while a Huber power law bends to it; compared on one Huber loss, the constant wins."""
+    from cellplateau.analysis.fits import information_criteria
+
+    rng = np.random.default_rng(3)
+    sizes = np.repeat([1_000, 10_000, 100_000], 2).astype(float)
+    flat = 0.7 + rng.normal(0, 0.005, len(sizes))
+    flat[0] = 0.55
+    cmp = compare_scaling(sizes, flat)
+    assert set(cmp.loss) == {"constant", "loglinear", "power_law"}
+    assert not cmp.scaling_supported, (cmp.aicc, cmp.loss)
+    aic, aicc, bic = information_criteria(1.0, 6, 3)
+    assert aicc == aic + 2 * 3 * 4 / 2 and bic == 6 * np.log(1 / 6) + 3 * np.log(6)
+    assert information_criteria(1.0, 4, 3)[1] == float("inf")      # AICc undefined with n <= k + 1

@@ -73,7 +73,13 @@ def test_joint_table_from_the_long_table():
                              "value": 0.9 - 0.3 * (n / 1e3) ** -0.5 - 0.2 * (P / 1e5) ** -0.3})
                 rows.append({**base, "task": "pretraining", "dataset": "corpus", "metric": "n_params", "value": P})
                 rows.append({**base, "task": "pretraining", "dataset": "corpus", "metric": "flops", "value": 6 * P * n})
+                rows.append({**base, "task": "pretraining", "dataset": "corpus", "metric": "cells_seen", "value": n})
     t = joint_table(pd.DataFrame(rows))
     assert len(t) == 3 and t["score"].is_monotonic_increasing
     assert abs(t["exp_data"].iloc[0] - 0.5) < 0.05      # (with two model sizes the size exponent is not identified)
-    assert t["n_cells"].max() <= 1e5 + 1
+    assert t["cells_seen"].max() <= 1e5 + 1
+    # the fit is over the cells actually seen: a fixed step budget (the same cells seen at every size) gives no
+    # data axis to fit, so there is no advice, instead of one read off the subset sizes
+    fixed = pd.DataFrame(rows)
+    fixed.loc[fixed["metric"] == "cells_seen", "value"] = 6400.0
+    assert joint_table(fixed).empty

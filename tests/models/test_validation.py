@@ -43,10 +43,10 @@ def test_every_policy_records_the_trajectory_on_its_eval_every(tiny_store):
     assert [r[1] for r in info.val_curve] == [0, 640, 1280, 1920]
     assert info.val_curve[-1][2] < info.val_curve[0][2]            # it learns
     assert info.converged is False                                 # 30 steps are far from converged
-    long = fam.model(fam.config(hidden=[32], latent=8, batch_size=64, lr=3e-3,
-                                budget={"policy": "early_stopping", "max_steps": 3000, "eval_every": 25,
-                                        "patience": 3, "converge_window": 3}))
-    info = long.fit(data, seed=0)
-    assert info.budget["stopped_early"] and info.steps < 3000
-    assert info.converged is True
-    assert info.val_curve[-1][0] == info.steps and len(info.val_curve) == info.steps // 25 + 1
+    long = fam.model(fam.config(hidden=[16], latent=4, batch_size=32, lr=1e-2,
+                                budget={"policy": "early_stopping", "max_steps": 1000, "eval_every": 5,
+                                        "patience": 2, "converge_window": 2}))
+    info = long.fit(TrainingData(tiny_store, rows[:1000], rows[2900:]), seed=0)
+    assert info.budget["stopped_early"] and info.steps < 1000
+    assert info.converged is True                  # stopped by patience: the last evaluations did not improve
+    assert [r[0] for r in info.val_curve] == list(range(0, info.steps + 1, 5))

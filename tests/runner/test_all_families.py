@@ -60,7 +60,7 @@ def test_five_families_with_controls_and_compute_columns(tiny_atlas, tmp_path):
     emb_time = r[(r["metric"] == "embed_s_per_1k_cells") & (r["strategy"] == "random")]
     assert len(emb_time) == 6 * 2 * 6 and (emb_time["value"] > 0).all()    # 6 models x 2 sizes x 6 (task, dataset)
     # every task ran on its dataset for every model, and every record carries its gene overlap
-    ev = r[~r["task"].isin(["pretraining", "composition", "diversity", "selection"])]
+    ev = r[~r["task"].isin(["pretraining", "composition", "diversity", "selection", "trajectory"])]
     pairs = set(zip(ev["task"], ev["dataset"]))
     assert pairs == {("knn_classification", "new_assay"), ("finetune_classification", "new_assay"),
                      ("knn_classification", "integration"), ("batch_integration", "integration"),

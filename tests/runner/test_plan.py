@@ -36,3 +36,24 @@ def test_missing_or_replaced_evaluation_file(tiny_atlas, tmp_path):
     ev.unlink()
     with pytest.raises(PlanError, match=r"evaluation dataset .balanced.: file not found: .*eval\.h5ad"):
         build_plan(StudyContext(spec))
+
+
+def test_a_binding_step_cap_is_a_plan_time_warning_naming_family_and_fractions(tiny_atlas, tmp_path):
+    import yaml
+    from typer.testing import CliRunner
+
+    from cellplateau.cli import app
+    from cellplateau.runner.budgets import budget_table, budget_warnings
+
+    path = tiny_spec(tiny_atlas, tmp_path / "s", fractions=(0.05, 0.3, 1.0), replicates=1)
+    spec = yaml.safe_load(path.read_text())
+    spec["families"][1]["budget"] = {"policy": "fixed_epochs", "epochs": 2, "max_steps": 10}
+    path.write_text(yaml.safe_dump(spec))
+    table = budget_table(StudyContext(load_spec(path)))
+    mae = [r for r in table if r["family"] == "mae"]
+    assert [r["capped"] for r in mae] == [False, True, True]          # 2 epochs of 135 / 810 / 2,700 cells
+    assert [r["planned_steps"] for r in mae] == [3, 10, 10]
+    (line,) = budget_warnings(table)
+    assert line.startswith("families[mae]: max_steps 10 binds at fractions 0.3, 1")
+    out = CliRunner().invoke(app, ["plan", str(path)], terminal_width=200)
+    assert out.exit_code == 0 and "binds at fractions 0.3, 1" in out.output, out.output

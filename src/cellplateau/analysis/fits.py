@@ -3,15 +3,16 @@
 ``S(N) = S_inf - A * N^-alpha`` in the number of pretraining cells ``N`` is fitted by variable
 projection: for a fixed ``alpha`` the model is linear in ``(S_inf, A)``, solved by iteratively
 re-weighted least squares with Huber weights; ``alpha`` is then found by a bounded 1-D search
-started from a grid (several starts). Model comparison uses AIC and BIC on the residual sum of
-squares; data scaling is *supported* when the power law or the log-linear model beats the constant null by
-more than ``min_delta_aic`` and the curve rises; the power law is called *saturating* only when it is also
-AIC-preferred over the log-linear model and its exponent is not at the end of the search range.
+started from a grid (several starts). The constant and log-linear nulls are fitted by the same Huber IRLS, and
+the three are compared on the same loss (the Huber loss at one common residual scale) by AICc, the small-sample
+corrected AIC (BIC beside it); data scaling is *supported* when the power law or the log-linear model beats the
+constant null by more than ``min_delta_aic`` and the curve rises; the power law is called *saturating* only when
+it is also AICc-preferred over the log-linear model and its exponent is not at the end of the search range.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -47,16 +48,20 @@ class CurveComparison:
     aic: dict
     bic: dict
     scaling_supported: bool
+    aicc: dict = field(default_factory=dict)
+    loss: dict = field(default_factory=dict)     # the Huber loss of each model at the common scale
 
     @property
     def best_model(self) -> str:
-        """The AIC-preferred description: ``constant``, ``loglinear`` or ``power_law`` (saturating)."""
-        return min(self.aic, key=self.aic.get)
+        """The AICc-preferred description: ``constant``, ``loglinear`` or ``power_law`` (saturating)."""
+        crit = self.aicc or self.aic
+        return min(crit, key=crit.get)
 
     def as_dict(self) -> dict:
         return {**{f"fit_{k}": v for k, v in asdict(self.power_law).items()},
                 "constant_rss": self.constant_rss, "loglinear_rss": self.loglinear_rss,
                 **{f"aic_{k}": v for k, v in self.aic.items()}, **{f"bic_{k}": v for k, v in self.bic.items()},
+                **{f"aicc_{k}": v for k, v in self.aicc.items()},
                 "scaling_supported": self.scaling_supported}
 
 
@@ -122,32 +127,54 @@ def fit_power_law(n_cells: np.ndarray, scores: np.ndarray) -> PowerLawFit:
     return PowerLawFit(fit.s_inf, fit.a, fit.alpha, float(np.sum((y - fit.predict(x)) ** 2)), len(y), at_bound)
 
 
-def _ic(rss: float, n: int, k: int) -> tuple[float, float]:
-    rss = max(rss, 1e-12 * n)
-    ll = n * np.log(rss / n)
-    return ll + 2 * k, ll + k * np.log(n)
+def huber_loss(residuals: np.ndarray, scale: float) -> float:
+    """Sum of the Huber loss with threshold ``HUBER_K * scale``, scaled so it equals the squared residual in the
+    quadratic zone (``r^2`` for ``|r| <= c``, ``2c|r| - c^2`` beyond)."""
+    r = np.abs(np.asarray(residuals, float))
+    c = HUBER_K * scale
+    return float(np.sum(np.where(r <= c, r**2, 2 * c * r - c**2)))
+
+
+def _robust_scale(r: np.ndarray) -> float:
+    scale = 1.4826 * float(np.median(np.abs(r - np.median(r))))
+    return scale if np.isfinite(scale) and scale > 1e-12 else float(np.sqrt(np.mean(r**2)) + 1e-12)
+
+
+def information_criteria(loss: float, n: int, k: int) -> tuple[float, float, float]:
+    """AIC, AICc (small-sample corrected; infinite when ``n <= k + 1``) and BIC of a fit with ``k`` parameters
+    whose loss on ``n`` points is ``loss`` (a Gaussian log-likelihood in the loss: ``n log(loss / n)``)."""
+    loss = max(loss, 1e-12 * n)
+    ll = n * np.log(loss / n)
+    aic = ll + 2 * k
+    aicc = aic + 2 * k * (k + 1) / (n - k - 1) if n > k + 1 else float("inf")
+    return float(aic), float(aicc), float(ll + k * np.log(n))
 
 
 def compare_scaling(n_cells: np.ndarray, scores: np.ndarray, *, min_delta_aic: float = 2.0) -> CurveComparison:
-    """Fit the power law, a constant and ``a + b log N``; compare by AIC/BIC."""
+    """Fit the power law, a constant and ``a + b log N``, all three by the same Huber IRLS, and compare them by
+    AICc (the small-sample correction; AIC and BIC are reported too) on the same loss: the Huber loss of each
+    fit's residuals at one common scale (the power law's robust residual scale). Data scaling is supported when
+    an alternative beats the constant by more than ``min_delta_aic`` in AICc and the curve rises."""
     x = np.asarray(n_cells, float)
     y = np.asarray(scores, float)
     ok = np.isfinite(x) & np.isfinite(y) & (x > 0)
     x, y = x[ok], y[ok]
     pl = fit_power_law(x, y)
-    const_rss = float(np.sum((y - y.mean()) ** 2))
-    X = np.column_stack([np.ones_like(x), np.log(x)])
-    loglin_rss = float(np.sum((y - X @ np.linalg.lstsq(X, y, rcond=None)[0]) ** 2))
+    u = np.log(x)
+    (c0, _), _ = _irls(np.zeros_like(y), y)                   # Huber location (the constant)
+    (l0, l1), _ = _irls(u - u.mean(), y)                      # Huber log-linear fit
+    resid = {"constant": y - c0, "loglinear": y - l0 - l1 * (u - u.mean()), "power_law": y - pl.predict(x)}
+    scale = _robust_scale(resid["power_law"])
     n = len(y)
-    aic, bic = {}, {}
-    for name, rss, k in (("constant", const_rss, 1), ("loglinear", loglin_rss, 2), ("power_law", pl.rss, 3)):
-        aic[name], bic[name] = _ic(rss, n, k)
-    slope = float(np.linalg.lstsq(X, y, rcond=None)[0][1])
-    rising = (pl.a > 0) if not pl.at_bound else slope > 0
-    best_alt = min(aic["power_law"], aic["loglinear"])
-    supported = bool(rising and aic["constant"] - best_alt > min_delta_aic)
-    return CurveComparison(pl, const_rss, loglin_rss, aic, bic, supported)
-
+    aic, aicc, bic, loss = {}, {}, {}, {}
+    for name, k in (("constant", 1), ("loglinear", 2), ("power_law", 3)):
+        loss[name] = huber_loss(resid[name], scale)
+        aic[name], aicc[name], bic[name] = information_criteria(loss[name], n, k)
+    rising = (pl.a > 0) if not pl.at_bound else l1 > 0
+    best_alt = min(aicc["power_law"], aicc["loglinear"])
+    supported = bool(rising and aicc["constant"] - best_alt > min_delta_aic)
+    return CurveComparison(pl, float(np.sum(resid["constant"] ** 2)), float(np.sum(resid["loglinear"] ** 2)), aic,
+                           bic, supported, aicc, loss)
 
 
 def fit_power_law_many(x: np.ndarray, Y: np.ndarray, *, alphas: np.ndarray = ALPHA_GRID, iters: int = 4

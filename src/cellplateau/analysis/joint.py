@@ -1,10 +1,11 @@
 """Model size x data size: the joint fit S(N, P) = E - A N^-a - B P^-b and compute-optimal allocation.
 
-``N`` is the number of pretraining cells, ``P`` the parameter count (with only two model sizes the exponent ``b``
+``N`` is the number of cells a model saw in training (steps x batch size: under a fixed step budget it does not
+grow with the subset), ``P`` the parameter count (with only two model sizes the exponent ``b``
 is not identified: any ``b`` fits two points; use three or more sizes). For each pair of exponents on a
 grid the model is linear in ``(E, A, B)`` (variable projection); the pair with the least squares wins.
-Compute for a training run that sees each of its ``N`` cells ``epochs`` times is ``C = 6 P N epochs``
-(dense networks); the best allocation for a budget ``C`` maximises S over ``P`` with ``N = C / (6 P epochs)``.
+Compute for a training run that sees ``N`` cells is ``C = 6 P N`` (dense networks; ``N`` already counts repeated
+passes); the best allocation for a budget ``C`` maximises S over ``P`` with ``N = C / (6 P)``.
 """
 
 from __future__ import annotations

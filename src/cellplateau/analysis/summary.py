@@ -198,7 +198,9 @@ def scaling_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADL
                "best_model": cmp.best_model,
                "scaling_supported": cmp.scaling_supported,
                "saturating": bool(cmp.best_model == "power_law" and not pl.at_bound and pl.a > 0),
-               "delta_aic_vs_constant": cmp.aic["constant"] - min(cmp.aic["power_law"], cmp.aic["loglinear"])}
+               "delta_aic_vs_constant": cmp.aic["constant"] - min(cmp.aic["power_law"], cmp.aic["loglinear"]),
+               "delta_aicc_vs_constant": cmp.aicc["constant"] - min(cmp.aicc["power_law"], cmp.aicc["loglinear"]),
+               "delta_bic_vs_constant": cmp.bic["constant"] - min(cmp.bic["power_law"], cmp.bic["loglinear"])}
         for k, v in est.items():
             lo, hi = percentile_interval(draws[k], level=level)
             row[k], row[f"{k}_lo"], row[f"{k}_hi"] = v, lo, hi
@@ -273,13 +275,16 @@ def compute_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADL
 
 
 def joint_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE) -> pd.DataFrame:
-    """Where a family was run at several sizes: the joint fit S(N, P) per (task, dataset, family, strategy)
-    and the best (P, N) for three compute budgets spanning the FLOPs the study spent."""
+    """Where a family was run at several sizes: the joint fit S(N, P) per (task, dataset, family, strategy) over
+    the cells each model actually saw in training (``cells_seen``: steps x batch; a fixed step budget sees the
+    same cells at every subset size), and the best (P, cells seen) for three compute budgets spanning the FLOPs
+    the study spent (C = 6 P x cells seen), never beyond the most cells any run saw."""
     from cellplateau.analysis.joint import best_allocation, fit_joint
 
     r = with_model(results)
     fit = r[(r["task"] == "pretraining") & (r["strategy"] != "control")]
     params = fit[fit["metric"] == "n_params"].groupby("model_key")["value"].first()
+    seen = fit[fit["metric"] == "cells_seen"].groupby("model_key")["value"].first()
     flops = fit[fit["metric"] == "flops"]["value"]
     ev = model_rows(results)
     ev = headline_rows(ev, metric_for_task)
@@ -288,13 +293,14 @@ def joint_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLIN
         if g["model_size"].nunique() < 2:
             continue
         p = g["model_key"].map(params).to_numpy(float)
+        n = g["model_key"].map(seen).to_numpy(float)
         try:
-            jf = fit_joint(g["n_cells"].to_numpy(float), p, g["value"].to_numpy(float))
+            jf = fit_joint(n, p, g["value"].to_numpy(float))
         except ValueError:
             continue
-        corpus = float(np.nanmax(g["n_cells"] / g["fraction"]))
         for budget in np.geomspace(max(flops.min(), 1.0), max(flops.max(), 1.0), 3):
-            alloc = best_allocation(jf, budget, p_range=(np.nanmin(p), np.nanmax(p)), n_max=corpus)
+            alloc = best_allocation(jf, budget, p_range=(np.nanmin(p), np.nanmax(p)), n_max=float(np.nanmax(n)))
+            alloc["cells_seen"] = alloc.pop("n_cells")
             rows.append({"task": task, "dataset": dataset, "family": family, "strategy": strategy,
                          "exp_data": jf.a, "exp_params": jf.b, "s_max": jf.e, **alloc})
     return pd.DataFrame(rows)
@@ -320,3 +326,18 @@ def task_metrics(results: pd.DataFrame) -> pd.DataFrame:
     out = out.reset_index()
     out.insert(2, "gene_overlap", [overlap.get((t, d), np.nan) for t, d in zip(out["task"], out["dataset"])])
     return out
+
+
+def trajectories(results: pd.DataFrame) -> pd.DataFrame:
+    """The validation-loss trajectory of every trained model: one row per (model_key, step) with ``model``,
+    ``strategy``, ``fraction``, ``cells_seen``, ``val_loss`` and the model's ``converged`` (1, 0 or NaN)."""
+    r = with_model(results)
+    t = r[r["task"] == "trajectory"]
+    if t.empty or "step" not in t.columns:
+        return pd.DataFrame(columns=["model", "strategy", "fraction", "model_key", "step", "cells_seen", "val_loss",
+                                     "converged"])
+    wide = t.pivot_table(index=["model", "strategy", "fraction", "model_key", "step"], columns="metric",
+                         values="value", aggfunc="first", observed=True).reset_index()
+    conv = r[(r["task"] == "pretraining") & (r["metric"] == "converged")].groupby("model_key")["value"].first()
+    wide["converged"] = wide["model_key"].map(conv)
+    return wide

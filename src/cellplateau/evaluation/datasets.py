@@ -22,9 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from cellplateau.corpus.counts import count_problem, sample_rows
 from cellplateau.corpus.genes import GeneMapping, map_genes
 from cellplateau.corpus.ingest import IngestError, check_counts
+from cellplateau.corpus.labels import is_unlabelled
 from cellplateau.evaluation.sources import DatasetSource
-
-UNLABELLED = ("nan", "unknown", "", "none")
 
 
 class DatasetError(ValueError):
@@ -89,6 +88,7 @@ class EvalDataset:
     control_value: str = "control"
     own_genes: np.ndarray | None = None
     layer: str = "X"                 # the matrix read: X, raw (raw.X) or a layer name
+    cell_ids: pd.DataFrame | None = None   # obs columns identifying cells across files (dataset_id, soma_joinid)
 
     @property
     def n_cells(self) -> int:
@@ -167,9 +167,60 @@ def _refuse_low_overlap(mapping: GeneMapping, path: Path, name: str, min_overlap
             "absent from the assay")
 
 
-def inspect_dataset(spec: DatasetSpec, vocab: pd.DataFrame, *, min_overlap: float = 0.0) -> GeneMapping:
-    """Plan-time check without reading the matrix: the file exists, the named columns exist, and the
-    gene overlap with ``vocab`` is at least the minimum. Returns the gene mapping."""
+ID_COLUMNS = ("dataset_id", "soma_joinid")    # kept with the cells for the evaluation-corpus overlap
+MIN_CELLS = 10      # evaluation cells left after the filters below which a dataset is refused
+
+
+def kept_cells(obs: pd.DataFrame, spec: DatasetSpec) -> np.ndarray:
+    """Mask of the cells a dataset entry keeps: its ``obs_filter``, labelled cells only (one rule:
+    :func:`cellplateau.corpus.labels.is_unlabelled`) when it has a ``label_key``, and cells with a
+    perturbation value when it has a ``perturbation_key``."""
+    keep = np.ones(len(obs), dtype=bool)
+    for col, values in spec.obs_filter.items():
+        keep &= obs[col].astype(str).isin([str(v) for v in values]).to_numpy()
+    if spec.label_key:
+        keep &= ~is_unlabelled(obs[spec.label_key])
+    if spec.perturbation_key:
+        keep &= ~obs[spec.perturbation_key].isna().to_numpy()
+    return keep
+
+
+def check_cells(obs: pd.DataFrame, path: Path, spec: DatasetSpec, *, needs: tuple[str, ...] = ()) -> None:
+    """Refuse a dataset its tasks cannot use, before any work: fewer than :data:`MIN_CELLS` cells left, labels
+    all missing or of one class (every model and baseline would score 1.0) when a task ``needs`` labels, and a
+    perturbation context without control cells (its change cannot be measured)."""
+    keep = kept_cells(obs, spec)
+    where = f"{path}: dataset {spec.name!r}"
+    if spec.label_key and "labels" in needs:
+        labelled = ~is_unlabelled(obs[spec.label_key])
+        if not labelled.any():
+            raise DatasetError(f"{where}: every cell's {spec.label_key!r} (label_key) is missing or a sentinel such "
+                               "as 'unknown'; a labelled task needs labels")
+        classes = obs.loc[keep, spec.label_key].astype(str).unique()
+        if len(classes) < 2:
+            raise DatasetError(f"{where}: {spec.label_key!r} (label_key) has a single class "
+                               f"({', '.join(map(repr, classes[:1]))}) after the filters; classification and "
+                               "integration need at least two (every model and baseline would score 1.0)")
+    if int(keep.sum()) < MIN_CELLS:
+        raise DatasetError(f"{where}: only {int(keep.sum())} cells are left after the label and obs filters; need "
+                           f"at least {MIN_CELLS}")
+    if spec.perturbation_key and spec.context_key and "perturbations" in needs:
+        pert = obs.loc[keep, spec.perturbation_key].astype(str)
+        ctx = obs.loc[keep, spec.context_key].astype(str)
+        with_control = set(ctx[pert == spec.control_value])
+        lacking = sorted(set(ctx) - with_control)
+        if lacking:
+            raise DatasetError(f"{where}: context(s) {', '.join(map(repr, lacking[:5]))} ({spec.context_key!r}) have "
+                               f"no control cells ({spec.perturbation_key!r} == {spec.control_value!r}, "
+                               "control_value); a perturbation's change is measured against its context's controls")
+
+
+def inspect_dataset(spec: DatasetSpec, vocab: pd.DataFrame, *, min_overlap: float = 0.0,
+                    needs: tuple[str, ...] = ()) -> GeneMapping:
+    """Plan-time check without reading the whole matrix: the file exists, the named columns exist, the cells are
+    usable by the tasks (``needs``: the columns they require, see :func:`check_cells`), a sample of the matrix
+    read is counts (:func:`choose_layer`), and the gene overlap with ``vocab`` is at least the minimum. Returns
+    the gene mapping."""
     import anndata as ad
 
     path = Path(spec.path)
@@ -178,6 +229,7 @@ def inspect_dataset(spec: DatasetSpec, vocab: pd.DataFrame, *, min_overlap: floa
     adata = ad.read_h5ad(path, backed="r")
     try:
         _check_columns(adata.obs.columns, path, spec.name, spec.columns())
+        check_cells(adata.obs, path, spec, needs=needs)
         layer = choose_layer(adata, path, spec)
         mapping = map_genes(_source_genes(adata, path, spec.gene_key, layer), vocab, organism=spec.organism)
     finally:
@@ -185,10 +237,6 @@ def inspect_dataset(spec: DatasetSpec, vocab: pd.DataFrame, *, min_overlap: floa
     _refuse_low_overlap(mapping, path, spec.name, spec.min_gene_overlap if spec.min_gene_overlap is not None
                         else min_overlap)
     return mapping
-
-
-def _is_missing(values: pd.Series) -> np.ndarray:
-    return (values.isna().to_numpy() | values.astype(str).str.strip().str.lower().isin(UNLABELLED).to_numpy())
 
 
 def load_dataset(spec: DatasetSpec, vocab: pd.DataFrame, *, seed: int = 0, min_overlap: float = 0.0) -> EvalDataset:
@@ -208,13 +256,7 @@ def load_dataset(spec: DatasetSpec, vocab: pd.DataFrame, *, seed: int = 0, min_o
     adata = ad.read_h5ad(path)
     obs = adata.obs
     _check_columns(obs.columns, path, name, spec.columns())
-    keep = np.ones(adata.n_obs, dtype=bool)
-    for col, values in spec.obs_filter.items():
-        keep &= obs[col].astype(str).isin([str(v) for v in values]).to_numpy()
-    if spec.label_key:
-        keep &= ~_is_missing(obs[spec.label_key])
-    if spec.perturbation_key:
-        keep &= ~obs[spec.perturbation_key].isna().to_numpy()
+    keep = kept_cells(obs, spec)
     idx = np.flatnonzero(keep)
     if spec.max_cells is not None and len(idx) > spec.max_cells:
         rng = np.random.default_rng(seed)
@@ -246,6 +288,7 @@ def load_dataset(spec: DatasetSpec, vocab: pd.DataFrame, *, seed: int = 0, min_o
         batches=column(spec.batch_key), mapping=mapping, n_dropped=int(adata.n_obs - keep.sum()),
         perturbations=column(spec.perturbation_key), contexts=column(spec.context_key),
         control_value=spec.control_value, own_genes=np.asarray(genes.astype(str)), layer=layer,
+        cell_ids=obs.iloc[idx][[c for c in ID_COLUMNS if c in obs.columns]].reset_index(drop=True),
     )
 
 

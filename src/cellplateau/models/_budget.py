@@ -47,7 +47,7 @@ class Budget(BaseModel):
     patience: int = Field(4, ge=1, description="validation checks without improvement before stopping")
     converge_tol: float = Field(0.01, ge=0, description="a model counts as converged when the best validation loss "
                                 "of its last converge_window evaluations improves on the best before them by less "
-                                "than this share")
+                                "than this share of its whole improvement since step 0")
     converge_window: int = Field(3, ge=1, description="evaluations the convergence rule looks back over")
 
     @model_validator(mode="before")

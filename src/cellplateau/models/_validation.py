@@ -31,13 +31,18 @@ def is_converged(curve: list[list[float]] | np.ndarray, *, tol: float, window: i
     """Whether a validation-loss trajectory has converged.
 
     ``curve``: rows ``[step, cells_seen, loss]`` in training order. Converged when the best loss of the last
-    ``window`` evaluations improves on the best loss before them by less than ``tol`` (relative to that earlier
-    best): ``(best_before - best_last) / |best_before| < tol``. ``None`` when it cannot be told: fewer than
-    ``window + 1`` finite evaluations (no validation cells, or training shorter than ``window`` evaluations).
+    ``window`` evaluations improves on the best loss before them by less than ``tol`` of the whole improvement
+    since the first evaluation: ``(best_before - best_last) / (first - best_last) < tol``. Relative to the
+    improvement, not to the loss itself: a reconstruction loss with a high noise floor improves by a small share
+    of its value while the model is still learning. ``None`` when it cannot be told: fewer than ``window + 1``
+    finite evaluations (no validation cells, or training shorter than ``window`` evaluations).
     """
     loss = np.asarray([row[2] for row in curve], float) if len(curve) else np.zeros(0)
     loss = loss[np.isfinite(loss)]
     if window < 1 or len(loss) < window + 1:
         return None
     before, last = float(loss[:-window].min()), float(loss[-window:].min())
-    return bool((before - last) / max(abs(before), 1e-12) < tol)
+    gained = before - last
+    if gained <= 0:
+        return True                   # no improvement left in the last evaluations
+    return bool(gained / (float(loss[0]) - last) < tol)

@@ -55,8 +55,8 @@ class GeneformerConfig(BaseModel):
     lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(32, ge=2)
     median_sample: int = Field(200_000, ge=100, description="training cells used for the gene medians")
-    val_cells: int = Field(512, ge=1, description="validation cells scored for the masked-token loss (a seeded random sample of the "
-                           "validation split)")
+    val_cells: int = Field(512, ge=1, description="validation cells scored for the masked-token loss (a seeded "
+                           "random sample of the validation split)")
     tokens_per_forward: int = Field(16_384, ge=64, description="caps cells x context per forward pass (memory)")
     budget: Budget = Budget(policy="fixed_epochs", epochs=1.0)
 

@@ -17,13 +17,14 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cellplateau.corpus.features import log1p_cp10k
+from cellplateau.corpus.labels import is_unlabelled
 from cellplateau.corpus.store import CorpusStore
 from cellplateau.models._budget import Budget
 from cellplateau.models._compute import dense_training_flops
 from cellplateau.models._layers import (
     embed_log_normalised,
     load_checkpoint,
+    log_normalised_input,
     log_normalised_tensor,
     mlp,
     save_checkpoint,
@@ -41,7 +42,6 @@ from cellplateau.models.base import (
 
 SIZES = {s: {"hidden": h, "latent": z} for s, (h, z) in {
     "xs": ([128, 128], 32), "s": ([256, 256], 64), "m": ([512, 512, 512], 128), "l": ([1024] * 3, 128)}.items()}
-UNLABELLED = {"unknown", "nan", "", "none"}
 
 
 class SCimilarityConfig(BaseModel):
@@ -71,8 +71,9 @@ def check_labels(store: CorpusStore, label_key: str) -> None:
     if label_key not in store.obs.columns:
         raise ValueError(f"family 'scimilarity' needs cell-type labels: corpus {store.path} has no obs column "
                          f"{label_key!r} (label_key); columns are {list(store.obs.columns)}")
-    labels = store.obs[label_key].astype(str).str.lower()
-    if (~labels.isin(UNLABELLED)).sum() < 2 or labels[~labels.isin(UNLABELLED)].nunique() < 2:
+    col = store.obs[label_key]
+    labelled = col[~is_unlabelled(col)].astype(str)
+    if len(labelled) < 2 or labelled.nunique() < 2:
         raise ValueError(f"family 'scimilarity' needs cell-type labels: column {label_key!r} of corpus "
                          f"{store.path} has fewer than two labelled types")
 
@@ -131,10 +132,11 @@ class SCimilarityModel(ModelFamily):
 
         return F.normalize(self.encoder(x), dim=-1)
 
-    def _loss(self, x, labels, groups):
+    def _loss(self, x, labels, groups, x_in=None):
+        """``x_in``: the same batch as the first layer's input (sparse on CPU), ``x`` dense."""
         import torch.nn.functional as F
 
-        z = self._encode(x)
+        z = self._encode(x if x_in is None else x_in)
         recon = F.mse_loss(self.decoder(z), x)
         a, p, n = mine_triplets(z.detach(), labels, groups, self.config.margin)
         trip = F.triplet_margin_loss(z[a], z[p], z[n], margin=self.config.margin) if len(a) else z.sum() * 0
@@ -147,16 +149,15 @@ class SCimilarityModel(ModelFamily):
         c = self.config
         check_labels(data.store, c.label_key)
         obs = data.store.obs
-        labels_all = obs[c.label_key].astype(str).to_numpy()
-        labels_all = np.where(np.isin(np.char.lower(labels_all.astype(str)), list(UNLABELLED)), "", labels_all)
+        labels_all = np.where(is_unlabelled(obs[c.label_key]), "", obs[c.label_key].astype(str).to_numpy())
         groups_all = obs["dataset"].astype(str).to_numpy() if "dataset" in obs.columns else np.zeros(len(obs), str)
         torch.manual_seed(seed)
         self._build(data.store.n_genes)
         n_trip = {"triplets": 0}
 
         def loss_fn(rows, counts):
-            x = torch.from_numpy(log1p_cp10k(counts, dense=True)).to(device)
-            loss, _, k = self._loss(x, labels_all[rows], groups_all[rows])
+            x_in, x = log_normalised_input(counts, device)
+            loss, _, k = self._loss(x, labels_all[rows], groups_all[rows], x_in)
             n_trip["triplets"] += k
             return loss
 
@@ -168,8 +169,8 @@ class SCimilarityModel(ModelFamily):
             self.net.eval()
             dev = next(self.net.parameters()).device
             with torch.no_grad():
-                x = torch.from_numpy(log1p_cp10k(data.store.read_rows(rows), dense=True)).to(dev)
-                return float(self._loss(x, labels_all[rows], groups_all[rows])[0])
+                x_in, x = log_normalised_input(data.store.read_rows(rows), dev.type)
+                return float(self._loss(x, labels_all[rows], groups_all[rows], x_in)[0])
 
         opt = torch.optim.AdamW(self.net.parameters(), lr=c.lr, weight_decay=1e-4)
         info = train(self.net, data, seed=seed, device=device, batch_size=c.batch_size, budget=c.budget,

@@ -124,8 +124,8 @@ class SCVIModel(ModelFamily):
         opt = torch.optim.Adam(self.module.parameters(), lr=c.lr, eps=0.01, weight_decay=1e-6)
         val_rows = validation_sample(data.val, seed=seed)
         self.fit_info = train(self.module, data, seed=seed, device=device, batch_size=c.batch_size,
-                              budget=c.budget, optimizer=opt, loss_fn=loss_fn, val_fn=lambda: self._val_loss(data, val_rows),
-                              amp=False)
+                              budget=c.budget, optimizer=opt, loss_fn=loss_fn,
+                              val_fn=lambda: self._val_loss(data, val_rows), amp=False)
         self.fit_info.flops = dense_training_flops(self.fit_info.n_params, self.fit_info.cells_seen)
         return self.fit_info
 

@@ -23,11 +23,25 @@ def _color(strategy: str, i: int) -> str:
     return STRATEGY_COLORS.get(strategy, f"C{i + 3}")
 
 
+def _budget_note(att: pd.DataFrame | None) -> str:
+    """``"\nfixed_steps: compute held constant"``: what the panel's training budget held constant across sizes."""
+    if att is None or att.empty or not att["budget_policy"].notna().any():
+        return ""
+    policy = str(att["budget_policy"].dropna().iloc[0])
+    if policy == "closed_form":
+        return "\n(closed form: no training budget)"
+    held = str(att["holds_constant"].dropna().iloc[0]).split(":")[0] if att["holds_constant"].notna().any() else ""
+    return f"\n({policy}: {held} held constant)" if held else f"\n({policy})"
+
+
 def scaling_curves(curves: pd.DataFrame, baselines: pd.DataFrame, *, task: str, dataset: str,
-                   controls: pd.DataFrame | None = None, fits: pd.DataFrame | None = None):
+                   controls: pd.DataFrame | None = None, fits: pd.DataFrame | None = None,
+                   attribution: pd.DataFrame | None = None):
     """Score vs fraction per strategy (mean +- SE over seeds), one panel per model, log x axis.
 
-    Baselines and each model's untrained control are horizontal lines."""
+    Baselines and each model's untrained control are horizontal lines. With ``attribution``
+    (:func:`cellplateau.analysis.summary.attribution_table`) every curve's legend entry names its plateau's
+    attribution and every panel what the model's training budget held constant."""
     plt = _plt()
     c = curves[(curves["task"] == task) & (curves["dataset"] == dataset)]
     families = sorted(c["model"].unique())
@@ -35,10 +49,15 @@ def scaling_curves(curves: pd.DataFrame, baselines: pd.DataFrame, *, task: str, 
                              sharey=True)
     b = baselines[(baselines["task"] == task) & (baselines["dataset"] == dataset)]
     for ax, fam in zip(axes[0], families):
+        att = (attribution[(attribution["task"] == task) & (attribution["dataset"] == dataset)
+                           & (attribution["model"] == fam)].set_index("strategy")
+               if attribution is not None and not attribution.empty else None)
         for i, (strategy, g) in enumerate(c[c["model"] == fam].groupby("strategy")):
             g = g.sort_values("fraction")
             col = _color(strategy, i)
-            ax.plot(g["fraction"], g["mean"], marker="o", color=col, label=strategy)
+            label = strategy if att is None or strategy not in att.index else \
+                f"{strategy}: {att.loc[strategy, 'attribution']}"
+            ax.plot(g["fraction"], g["mean"], marker="o", color=col, label=label)
             se = g["se"].fillna(0).to_numpy()
             ax.fill_between(g["fraction"], g["mean"] - se, g["mean"] + se, color=col, alpha=0.2)
             if fits is not None and not fits.empty:
@@ -58,15 +77,22 @@ def scaling_curves(curves: pd.DataFrame, baselines: pd.DataFrame, *, task: str, 
                 ax.axhline(row.value, color="black", ls=(0, (1, 3)), lw=1.2, label="untrained control")
         ax.set_xscale("log")
         ax.set_xlabel("fraction of corpus")
-        ax.set_title(fam)
+        ax.set_title(fam + _budget_note(att), fontsize=10)
         ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
     axes[0][0].set_ylabel(c["metric"].iloc[0] if len(c) else "score")
-    handles, labels = axes[0][-1].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=8)
     fig.suptitle(f"{task} on {dataset}")
     fig.tight_layout()
     return fig
+
+
+def text_color(rgba) -> str:
+    """Black on light cells, white on dark ones (relative luminance of the cell colour, WCAG weights)."""
+    def lin(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (lin(float(c)) for c in rgba[:3])
+    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179 else "white"
 
 
 def saturation_heatmap(sat: pd.DataFrame, *, rule: str = "saturation_reference"):
@@ -77,14 +103,23 @@ def saturation_heatmap(sat: pd.DataFrame, *, rule: str = "saturation_reference")
     data = piv.to_numpy(float)
     im = ax.imshow(np.log10(np.where(np.isfinite(data), data, np.nan)), cmap="viridis_r", aspect="auto",
                    vmin=-2, vmax=0)
+    att = (sat.pivot_table(index=["model", "task", "dataset"], columns="strategy", values="attribution",
+                           aggfunc="first").reindex(index=piv.index, columns=piv.columns)
+           if "attribution" in sat.columns else None)
     for (i, j), v in np.ndenumerate(data):
         if np.isfinite(v):
-            ax.text(j, i, f"{v:.0%}" if v >= 0.01 else f"{v:.1%}", ha="center", va="center", color="w", fontsize=8)
+            label = f"{v:.0%}" if v >= 0.01 else f"{v:.1%}"
+            a = None if att is None else att.iat[i, j]
+            if isinstance(a, str) and a != "data-limited":      # not a data plateau: the point carries a warning
+                label += f"\n! {a}"
+            ax.text(j, i, label, ha="center", va="center", color=text_color(im.cmap(im.norm(np.log10(v)))),
+                    fontsize=7 if "\n" in label else 8)
     ax.set_xticks(range(len(piv.columns)), piv.columns, rotation=20, ha="right")
     ax.set_yticks(range(len(piv)), [" / ".join(map(str, ix)) for ix in piv.index], fontsize=8)
     cbar = fig.colorbar(im, ax=ax)
     cbar.set_label("log10 saturation fraction")
-    ax.set_title(f"learning saturation point ({rule.removeprefix('saturation_').replace('_', '-')} rule)")
+    ax.set_title(f"learning saturation point ({rule.removeprefix('saturation_').replace('_', '-')} rule)"
+                 + ("\n! = not a data plateau (its attribution)" if att is not None else ""), fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -130,4 +165,32 @@ def pareto_plot(table: pd.DataFrame, *, task: str, dataset: str):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
+    return fig
+
+
+def trajectories(traj: pd.DataFrame):
+    """Validation loss against cells seen, one panel per model, one line per trained model coloured by its
+    subset fraction (log scale); the panel title gives the share of models that converged."""
+    plt = _plt()
+    models = sorted(traj["model"].unique())
+    fig, axes = plt.subplots(1, max(len(models), 1), figsize=(4.6 * max(len(models), 1), 3.4), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    fr = traj["fraction"].astype(float)
+    lo, hi = np.log10(max(fr.min(), 1e-6)), np.log10(max(fr.max(), 1e-6))
+    for ax, model in zip(axes[0], models):
+        g = traj[traj["model"] == model]
+        for _, run in g.groupby("model_key"):
+            run = run.sort_values("step")
+            f = float(run["fraction"].iloc[0])
+            c = cmap(0.5 if hi == lo else (np.log10(f) - lo) / (hi - lo))
+            ax.plot(run["cells_seen"].clip(lower=1), run["val_loss"], color=c, lw=1, alpha=0.7)
+        conv = g.groupby("model_key")["converged"].first()
+        known = conv.dropna()
+        ax.set_title(f"{model}: {int((known == 1).sum())} of {len(conv)} converged", fontsize=10)
+        ax.set_xscale("log")
+        ax.set_xlabel("cells seen in training")
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("validation loss")
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(lo, hi))
+    fig.colorbar(sm, ax=axes[0].tolist(), label="log10 subset fraction")
     return fig

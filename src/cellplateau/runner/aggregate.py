@@ -17,7 +17,8 @@ from cellplateau.spec import family_label
 
 COLUMNS = ["study", "strategy", "fraction", "replicate", "n_cells", "family", "model_size", "task", "dataset",
            "metric", "value", "gene_overlap", "eval_layer", "subset_key", "content_hash", "model_key", "subset_seed",
-           "train_seed", "eval_seed", "corpus_fingerprint", "spec_hash", "cellplateau_version", "budget_policy", "step"]
+           "train_seed", "eval_seed", "corpus_fingerprint", "spec_hash", "cellplateau_version", "budget_policy", "step",
+           "eval_overlap"]
 
 FIT_METRICS = ("steps", "epochs", "cells_seen", "train_loss", "val_loss", "n_params", "flops", "wall_time_s",
                "data_wait_s", "peak_rss_mb", "peak_gpu_mb", "converged")
@@ -71,6 +72,9 @@ def build_results(ctx: StudyContext, plan: Plan) -> pd.DataFrame:
                          "eval_seed": rec.eval_seed, "gene_overlap": getattr(rec, "gene_overlap", np.nan),
                          "eval_layer": getattr(rec, "eval_layer", None)})
     table = pd.DataFrame.from_records(rows, columns=COLUMNS)
+    # evaluation cells that are also corpus cells, per dataset (excluded from selection under on_overlap: exclude)
+    found = {name: rec["n_cells"] for name, rec in plan.overlap.items()}
+    table["eval_overlap"] = table["dataset"].map(found).astype("Int64")
     for col in ("subset_seed", "train_seed", "eval_seed", "replicate", "n_cells", "step"):
         table[col] = table[col].astype("Int64")
     buf = io.BytesIO()

@@ -34,6 +34,8 @@ class Plan:
     models: dict[tuple[str, str], str] = field(default_factory=dict)
     controls: dict[tuple[str, int], str] = field(default_factory=dict)
     diversity: dict[str, str] = field(default_factory=dict)     # subset key -> diversity unit key
+    overlap: dict[str, dict] = field(default_factory=dict)       # dataset -> evaluation cells found in the corpus
+    warnings: list[str] = field(default_factory=list)            # plan-time warnings for the user
 
     def all_units(self) -> list[Unit]:
         return [u for s in STAGES for u in self.units[s]]
@@ -68,11 +70,16 @@ def check_datasets(ctx: StudyContext) -> dict[str, float]:
     out: dict[str, float] = {}
     if ctx.corpus_planned:          # no vocabulary yet: datasets are checked once the corpus exists
         return out
+    from cellplateau.evaluation import TASKS
+
+    pairs = ctx.spec.evaluation.pairs()
     for ds in ctx.spec.evaluation.datasets:
         if ds.source is not None and not ds.path.exists():
             continue
+        needs = tuple({c for d, t in pairs if d.name == ds.name for c in TASKS[t.name].requires})
         try:
-            out[ds.name] = inspect_dataset(ds, ctx.store.var, min_overlap=ctx.spec.evaluation.min_gene_overlap).overlap
+            out[ds.name] = inspect_dataset(ds, ctx.store.var, min_overlap=ctx.spec.evaluation.min_gene_overlap,
+                                           needs=needs).overlap
         except DatasetError as exc:
             raise PlanError(str(exc)) from None
     return out
@@ -95,6 +102,18 @@ def build_plan(ctx: StudyContext) -> Plan:
                     check(fam, ctx.store)
             except ValueError as exc:
                 raise PlanError(f"families[{family_label(fam)}]: {exc}") from None
+    check_datasets(ctx)
+    from cellplateau.runner.overlap import study_overlap
+
+    signatures = {ds.name: _file_signature(ds, allow_missing=True) for ds in spec.evaluation.datasets}
+    try:
+        overlap = study_overlap(ctx, signatures)
+    except ValueError as exc:
+        raise PlanError(str(exc)) from None
+    plan.overlap, plan.warnings = overlap.per_dataset, list(overlap.warnings)
+    exclude = ({"key": overlap.excluded_key, "n": overlap.n_excluded,
+                "datasets": {n: r["n_cells"] for n, r in overlap.per_dataset.items()}}
+               if overlap.excluded_key else None)
     sel = spec.selection
     embed_keys: dict[str, str] = {}
     for s in sel.strategies:
@@ -120,6 +139,8 @@ def build_plan(ctx: StudyContext) -> Plan:
                           "split_seed": derive_seed(spec.seed, "split", name, f, r),
                           "val_fraction": sel.val_fraction, "label_key": label_key,
                           "embedding_key": embed_keys.get(s.name) if f != 1.0 else None}
+                if exclude:             # evaluation cells leave the pool (absent otherwise: keys unchanged)
+                    params["exclude"] = exclude
                 key = unit_key("subset", fp, params)
                 deps = (params["embedding_key"],) if params["embedding_key"] else ()
                 plan.add(Unit("subset", key, f"subset {name} {_fmt_fraction(f)} r{r}", params, deps))
@@ -147,7 +168,6 @@ def build_plan(ctx: StudyContext) -> Plan:
             plan.models[(subset.key, label)] = key
             plan.add(Unit("train", key, f"train {label} on {subset.label.removeprefix('subset ')}",
                           params, (subset.key,)))
-    check_datasets(ctx)
     for ds, task in spec.evaluation.pairs():
         eval_seed = derive_seed(spec.seed, "eval-split", ds.name)
         ds_params = {**ds.model_dump(mode="json"), "file": _file_signature(ds, allow_missing=ctx.corpus_planned),

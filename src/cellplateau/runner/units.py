@@ -78,31 +78,43 @@ def composition(labels: np.ndarray, subset: np.ndarray, *, rare_below: float = 0
 
 
 def run_subset(ctx: StudyContext, unit: Unit) -> None:
+    from cellplateau.runner.overlap import excluded_rows_path
     from cellplateau.selection import STRATEGIES
     from cellplateau.selection.base import SelectionContext
     from cellplateau.selection.subset import split_train_val, subset_size, write_subset
 
     p = unit.params
     store = ctx.store
-    n = subset_size(store.n_cells, p["fraction"])
+    pool = None                  # every corpus row, unless evaluation cells leave the pool (on_overlap: exclude)
+    if p.get("exclude"):
+        excluded = np.load(excluded_rows_path(ctx, p["exclude"]["key"]))
+        pool = np.setdiff1d(np.arange(store.n_cells, dtype=np.int64), excluded)
+    n = subset_size(store.n_cells if pool is None else len(pool), p["fraction"])
     t0 = time.perf_counter()
     if p["strategy"] == ALL_CELLS:
-        indices = np.arange(store.n_cells, dtype=np.int64)
+        indices = np.arange(store.n_cells, dtype=np.int64) if pool is None else pool
     else:
         strategy = STRATEGIES[p["strategy"]]
         config = strategy.config.model_validate(p["config"])
         embedding = None
         if strategy.needs_embedding:
             embedding = np.load(ctx.layout.sketch_embedding(p["embedding_key"]) / "embedding.npy", mmap_mode="r")
-        indices = strategy.select(SelectionContext(store.obs, embedding), n, config,
-                                  np.random.default_rng(p["seed"]))
+        obs = store.obs
+        if pool is not None:
+            obs = obs.iloc[pool].reset_index(drop=True)
+            embedding = None if embedding is None else np.asarray(embedding[pool])
+        indices = strategy.select(SelectionContext(obs, embedding), n, config, np.random.default_rng(p["seed"]))
+        if pool is not None:
+            indices = pool[indices]
     select_s = time.perf_counter() - t0
     is_val = split_train_val(len(indices), p["val_fraction"], rng=np.random.default_rng(p["split_seed"]))
     label_key = p.get("label_key", "cell_type")
     comp = {}
     if label_key in store.obs.columns:
         comp = composition(store.obs[label_key].astype(str).to_numpy(), indices)
-    manifest = {**p, "corpus_fingerprint": store.fingerprint, "composition": comp, "select_time_s": select_s}
+    manifest = {**p, "corpus_fingerprint": store.fingerprint, "composition": comp, "select_time_s": select_s,
+                "on_overlap": ctx.spec.evaluation.on_overlap,
+                "excluded_eval_cells": int(p["exclude"]["n"]) if p.get("exclude") else 0}
     path = unit.path(ctx)
     write_subset(path, indices, is_val, manifest)
     (path / "DONE").touch()
@@ -122,8 +134,9 @@ def run_diversity(ctx: StudyContext, unit: Unit) -> None:
 
 # ---------------------------------------------------------------- training
 
-def resolve_device(requested: str) -> str:
-    if requested == "cpu":
+def resolve_device(requested: str, kinds: tuple[str, ...] = ("cpu", "cuda")) -> str:
+    """The device a training runs on: the spec's request, within the devices the family supports."""
+    if requested == "cpu" or "cuda" not in kinds:
         return "cpu"
     import torch
 
@@ -147,7 +160,7 @@ def run_train(ctx: StudyContext, unit: Unit) -> None:
         (path / "DONE").touch()
         return
     subset = load_subset(ctx.layout.subset(p["subset_key"]))
-    device = resolve_device(ctx.spec.execution.device) if p["family"] != "pca" else "cpu"
+    device = resolve_device(ctx.spec.execution.device, family.device_kinds)
     model.fit(TrainingData(ctx.store, subset.train, subset.val), seed=p["seed"], device=device)
     path = model.save(unit.path(ctx), extra={"unit": p, "subset_manifest": subset.manifest,
                                              "spec_hash": ctx.spec.spec_hash()})

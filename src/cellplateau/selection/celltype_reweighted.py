@@ -5,6 +5,10 @@ Target ``n``: give each remaining type an equal quota ``q = n_left / K_left``; t
 below quota, then draw ``q`` cells from each remaining type. A type whose size equals the quota is
 kept whole (the reference code dropped it). Integer quotas: ``floor(q)`` each, the remainder spread
 one cell at a time over randomly chosen remaining types, so the subset has exactly ``n`` cells.
+
+Unlabelled cells (:func:`cellplateau.corpus.labels.is_unlabelled`: NaN, ``unknown``, ``unsure``, ...) are not a
+cell type and get no quota: the subset is drawn from the labelled cells; only when ``n`` exceeds them are all
+labelled cells taken and the rest drawn uniformly from the unlabelled ones (so every strategy has the same size).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from cellplateau.corpus.labels import is_unlabelled
 from cellplateau.selection.base import SelectionContext, Strategy, check_size
 
 
@@ -76,7 +81,14 @@ def _select(ctx: SelectionContext, n: int, config: CelltypeReweightedConfig, rng
     if not isinstance(col.dtype, pd.CategoricalDtype):
         col = col.astype(str).astype("category")
     col = col.cat.reorder_categories(sorted(col.cat.categories, key=str))
-    return select_reweighted(col.cat.codes.to_numpy(), n, rng=rng)
+    missing = is_unlabelled(col)
+    if not missing.any():
+        return select_reweighted(col.cat.codes.to_numpy(), n, rng=rng)
+    labelled = np.flatnonzero(~missing)
+    if n <= len(labelled):
+        return labelled[select_reweighted(col.cat.codes.to_numpy()[labelled], n, rng=rng)]
+    rest = rng.choice(np.flatnonzero(missing), size=n - len(labelled), replace=False)
+    return np.sort(np.concatenate([labelled, rest])).astype(np.int64)
 
 
 STRATEGY = Strategy("celltype_reweighted", CelltypeReweightedConfig, _select)
