@@ -232,6 +232,38 @@ def _print_glance(report_dir: Path, name: str) -> None:
         console.print(to_rich(tables, title=f"{name}: the answer at a glance"))
 
 
+@app.command("spec-schema")
+def spec_schema(
+    json_out: Annotated[bool, typer.Option("--json", help="print the JSON schema instead of the field list")] = False,
+    plugin: Annotated[Optional[list[str]], typer.Option(help="a plug-in module (dotted name or .py file) whose "
+                                                        "families, strategies or tasks to include; repeatable")] = None,
+    spec_path: Annotated[Optional[Path], typer.Option("--spec", help="include the plug-ins this spec lists")] = None,
+) -> None:
+    """Every field of the study spec with its type, default and description (built-ins and plug-ins alike),
+    or its JSON schema (--json)."""
+    import json
+
+    import yaml
+
+    from cellplateau import spec_schema as schema
+    from cellplateau.spec import SpecError
+
+    plugins = list(plugin or [])
+    if spec_path is not None:
+        try:
+            raw = yaml.safe_load(spec_path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            _fail(f"{spec_path}: cannot be read as a YAML spec ({exc})")
+        base = spec_path.resolve().parent
+        plugins += [str(base / p) if str(p).endswith(".py") and not Path(p).is_absolute() else p
+                    for p in (raw.get("plugins") or [])]
+    try:
+        out = json.dumps(schema.json_schema(plugins), indent=2) if json_out else schema.text(plugins)
+    except SpecError as exc:
+        _fail(str(exc))
+    typer.echo(out)
+
+
 @app.command()
 def demo(
     output_dir: Annotated[Path, typer.Option(help="where the demo study goes")] = Path("studies/demo"),
