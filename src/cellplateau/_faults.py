@@ -39,9 +39,9 @@ def describe(exc: BaseException, *, writing: str | os.PathLike | None = None) ->
     """
     found = os_fault(exc)
     if found is not None:
-        where = found.filename or writing or "a file"
+        where = found.filename or writing
         extra = f" (and {found.filename2})" if found.filename2 else ""
-        return f"{where}{extra}: {FAULTS[found.errno]}"
+        return f"{where}{extra}: {FAULTS[found.errno]}" if where else FAULTS[found.errno]
     if writing is not None:
         folder = Path(writing)
         while not folder.exists() and folder != folder.parent:

@@ -42,6 +42,7 @@ def copy_study(spec_path: Path, dest: Path) -> Path:
     spec = yaml.safe_load((dest / "study.yaml").read_text())
     spec["output_dir"] = str(dest)
     (dest / "study.yaml").write_text(yaml.safe_dump(spec))
+    (dest / "spec.resolved.json").write_text(load_spec(dest / "study.yaml").model_dump_json(indent=2))
     return dest / "study.yaml"
 
 

@@ -38,6 +38,10 @@ def _what_is_wrong(path: Path, exc: BaseException) -> str:
         return f"is truncated: {int(m[1]):,} of its {int(m[2]):,} bytes are there"
     if "file signature not found" in msg:
         return "is not an HDF5 file (an .h5ad is HDF5)"
+    if m := re.search(r"object '([^']+)' doesn't exist", msg):
+        return f"is an HDF5 file but not an AnnData .h5ad (no '{m[1]}' group)"
+    if m := re.search(r"Unable to (?:synchronously )?\w+ [^(]*\(([^)]+)\)", msg):
+        return f"is a damaged HDF5 file (HDF5: {m[1]})"
     if isinstance(exc, KeyError):
         return f"is an HDF5 file but not an AnnData .h5ad (no {_first_line(exc)} group)"
     return f"cannot be read as .h5ad ({type(exc).__name__}: {_first_line(exc)})"
@@ -136,18 +140,21 @@ def check_shared_genes(inputs: Sequence[InputSurvey], *, min_shared: int = 1) ->
     different organisms; the message gives the figures."""
     if len(inputs) < 2:
         return
-    organisms = {s.path.name: s.organism for s in inputs if s.organism}
-    if len(set(organisms.values())) > 1:
-        raise IngestError("inputs come from different organisms: " +
-                          ", ".join(f"{name} {org}" for name, org in organisms.items()) +
-                          "; a corpus has one gene vocabulary (pass --allow-disjoint to ingest them anyway)")
+    known = [s for s in inputs if s.organism]
+    other = next((s for s in known if s.organism != known[0].organism), None)
+    if other is not None:
+        raise IngestError(f"{other.path}: its genes are {other.organism}, those of {known[0].path.name} "
+                          f"{known[0].organism}: inputs come from different organisms and a corpus has one gene "
+                          "vocabulary (pass --allow-disjoint to ingest them anyway)")
     sets = [set(strip_version(s.genes)) for s in inputs]
     seen = Counter(g for genes in sets for g in genes)
-    for s, genes in zip(inputs, sets):
-        shared = sum(seen[g] > 1 for g in genes)
-        if shared < min_shared:
-            others = sum(len(o) for o in sets) - len(genes)
-            raise IngestError(
-                f"{s.path}: shares {shared:,} of its {len(genes):,} genes with the other inputs ({len(inputs) - 1} "
-                f"files, {others:,} gene names); at least {min_shared:,} shared required (--min-shared-genes). "
-                "Renamed genes or another organism? Pass --allow-disjoint to ingest it anyway")
+    shared = [sum(seen[g] > 1 for g in genes) for genes in sets]
+    short = [i for i in range(len(inputs)) if shared[i] < min_shared]
+    if short:          # name the input sharing least (on a tie the later: the first sets the vocabulary's order)
+        i = min(reversed(short), key=lambda j: shared[j])
+        others = [f"{inputs[j].path.name} ({shared[j]:,} of {len(sets[j]):,})" for j in short if j != i]
+        raise IngestError(
+            f"{inputs[i].path}: shares {shared[i]:,} of its {len(sets[i]):,} genes with the other inputs "
+            f"({len(inputs) - 1} files); at least {min_shared:,} shared required (--min-shared-genes)"
+            + (f"; also short: {', '.join(others)}" if others else "")
+            + ". Renamed genes or another organism? Pass --allow-disjoint to ingest anyway")

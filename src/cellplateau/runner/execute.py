@@ -143,7 +143,7 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from cellplateau._io import atomic_write_text
+    from cellplateau._io import write_if_changed
     from cellplateau.report.html import write_report
     from cellplateau.runner.aggregate import build_results
     from cellplateau.runner.executors import EXECUTORS
@@ -156,7 +156,7 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
     plan = build_plan(ctx)               # a spec the plan refuses writes nothing
     _clean_temporaries(ctx)
     ctx.layout.root.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(ctx.layout.root / "spec.resolved.json", spec.model_dump_json(indent=2))
+    write_if_changed(ctx.layout.root / "spec.resolved.json", spec.model_dump_json(indent=2))
     todo = _outstanding(ctx, plan, log)
     skipped = len(plan.all_units()) - len(todo)
     computed: list[str] = []
