@@ -249,7 +249,6 @@ def report(
     compare: Annotated[Optional[Path], typer.Option(help="a second study's spec to compare against")] = None,
 ) -> None:
     """Rebuild the report from the results table alone (optionally side by side with a second study)."""
-    import pandas as pd
 
     from cellplateau.report.html import write_comparison, write_report
     from cellplateau.runner.context import StudyContext

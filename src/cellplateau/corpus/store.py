@@ -93,9 +93,8 @@ class CorpusStore:
             if name in recorded and size != recorded[name]["size"]:
                 raise self._fail(name, f"is {size:,} bytes, {recorded[name]['size']:,} when written "
                                        f"({'truncated' if size < recorded[name]['size'] else 'grown'})")
-        self.indptr
-        self._indices
-        self._data
+        for opened in (self.indptr, self._indices, self._data):     # each checks its size as it is mapped
+            del opened
 
     def verify_checksums(self, *, blocks: dict[str, list[int]] | None = None) -> bool:
         """Stream every file (or only ``blocks[name]``) and compare with the checksums recorded at writing.
