@@ -99,13 +99,14 @@ def ingest_h5ad(out: str | os.PathLike, paths: Sequence[str | os.PathLike], *,
                 vocabulary: pd.DataFrame | None = None, obs_map: Mapping[str, str] | None = None,
                 gene_key: str | None = None, layer: str | None = None, chunk_size: int = 10_000,
                 min_shared_genes: int = 1, allow_disjoint: bool = False,
-                log: Callable[[str], None] | None = None) -> IngestReport:
+                log: Callable[[str], None] | None = None, progress: bool = False) -> IngestReport:
     """Build a store at ``out`` from ``paths``.
 
     ``obs_map`` maps store column -> source obs column (e.g. ``{"cell_type": "celltype",
     "assay": "chemistry"}``); unmapped schema columns use the same name if present, else
     ``"unknown"``. ``dataset`` defaults to the file stem. ``layer`` reads counts from a layer
-    instead of ``X``. Files are read in backed mode, ``chunk_size`` rows at a time.
+    instead of ``X``. Files are read in backed mode, ``chunk_size`` rows at a time. ``progress`` shows
+    cells ingested, the current file and the ETA (:mod:`cellplateau._progress`).
 
     Every input is surveyed first behind one guard (a file that is not a readable ``.h5ad`` is one line
     naming it); an input sharing fewer than ``min_shared_genes`` genes with the others, or inputs from
@@ -113,6 +114,8 @@ def ingest_h5ad(out: str | os.PathLike, paths: Sequence[str | os.PathLike], *,
     ``out`` left behind are removed.
     """
     import anndata as ad
+
+    from cellplateau._progress import progress as progress_bar
 
     paths = [Path(p) for p in paths]
     if not paths:
@@ -129,9 +132,10 @@ def ingest_h5ad(out: str | os.PathLike, paths: Sequence[str | os.PathLike], *,
             raise IngestError(f"{s.path}: no layer {layer!r}; layers are {list(s.layers)}")
     columns = list(dict.fromkeys([*OBS_COLUMNS, *obs_map]))
     with StoreWriter(out, vocab[["gene_symbol", "gene_id"]], data_dtype="int32",
-                     provenance={"ingested_from": [str(p) for p in paths], "obs_map": obs_map}) as w:
+                     provenance={"ingested_from": [str(p) for p in paths], "obs_map": obs_map}) as w, \
+            progress_bar("ingest", total=sum(s.n_obs for s in surveys), unit="cells", enabled=progress) as bar:
         lines += [f"removed {p}: the temporary folder of a killed ingest" for p in w.removed_stale]
-        for s in surveys:
+        for i_file, s in enumerate(surveys, 1):
             p = s.path
             with guarded(p):
                 adata = ad.read_h5ad(p, backed="r")
@@ -148,6 +152,7 @@ def ingest_h5ad(out: str | os.PathLike, paths: Sequence[str | os.PathLike], *,
                         X = sp.csr_matrix(adata.layers[layer][start:stop] if layer else adata.X[start:stop])
                     check_counts(X, p, rows=(start, stop))
                     w.append(mapping.apply(X), obs.iloc[start:stop])
+                    bar.advance(stop - start, note=f"file {i_file}/{len(paths)} {p.name}")
                 lines.append(f"{p.name}: {adata.n_obs} cells")
             finally:
                 adata.file.close()
