@@ -19,7 +19,7 @@ from cellplateau.runner.plan import build_plan
 from cellplateau.spec import load_spec
 from tests._battery import assert_refused, invoke, leftovers
 from tests.runner._spec import tiny_spec
-from tests.runner.test_artifact_battery import copy_study, finished_study  # noqa: F401  (session fixture)
+from tests.runner.conftest import copy_study
 
 
 def _spec(tiny_atlas, folder: Path, **changes) -> Path:
@@ -82,7 +82,7 @@ def _fill(folder: Path) -> None:
             os.close(fd)
 
 
-def test_disk_full_during_training_is_one_line_and_recovers(finished_study, tmp_path):  # noqa: F811
+def test_disk_full_during_training_is_one_line_and_recovers(finished_study, tmp_path):
     """The study lives on a full filesystem: the model cannot be saved, nor its failure record written; the run
     stops at once (no retries) with one line naming the folder, exit 1, and no half-written model. With space
     freed, the next run recomputes it."""
@@ -102,7 +102,7 @@ def test_disk_full_during_training_is_one_line_and_recovers(finished_study, tmp_
         assert res.exit_code == 0 and "computed 1 units" in res.output, res.output
 
 
-def test_read_only_study_folder_is_a_permission_fault(finished_study, tmp_path):  # noqa: F811
+def test_read_only_study_folder_is_a_permission_fault(finished_study, tmp_path):
     """A study folder on a read-only filesystem: `run` names it in one line, exit 1."""
     with tmpfs(tmp_path / "ro", 4096) as disk:
         spec_path = copy_study(finished_study, disk / "study")
@@ -110,7 +110,7 @@ def test_read_only_study_folder_is_a_permission_fault(finished_study, tmp_path):
         assert_refused(invoke("run", spec_path, "--no-progress"), 1, str(disk / "study"), "read-only file system")
 
 
-def test_disk_full_while_writing_the_report_keeps_the_previous_one(finished_study, tmp_path, monkeypatch):  # noqa: F811
+def test_disk_full_while_writing_the_report_keeps_the_previous_one(finished_study, tmp_path, monkeypatch):
     from cellplateau.report import html
 
     spec_path = copy_study(finished_study, tmp_path / "study")
@@ -133,7 +133,7 @@ def test_disk_full_while_writing_the_report_keeps_the_previous_one(finished_stud
     assert leftovers(tmp_path / "study") == []
 
 
-def test_a_killed_report_writer_leaves_nothing_the_next_run_keeps(finished_study, tmp_path):  # noqa: F811
+def test_a_killed_report_writer_leaves_nothing_the_next_run_keeps(finished_study, tmp_path):
     spec_path = copy_study(finished_study, tmp_path / "study")
     stale = tmp_path / "study" / ".report.killed.tmp"
     (stale / "figures").mkdir(parents=True)
