@@ -33,11 +33,12 @@ def _guard(fn, *args, **kwargs):
     """Run ``fn``; spec/plan/store/dataset problems become a clear error and exit code 2."""
     from cellplateau.corpus.store import StoreError
     from cellplateau.evaluation.datasets import DatasetError
+    from cellplateau.evaluation.sources import DownloadError
     from cellplateau.runner.plan import PlanError
 
     try:
         return fn(*args, **kwargs)
-    except (PlanError, StoreError, DatasetError) as exc:
+    except (PlanError, StoreError, DatasetError, DownloadError) as exc:
         _fail(str(exc))
 
 
@@ -147,8 +148,55 @@ def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -
         console.print(f"corpus {spec.corpus.path} is not built yet: counts and compute use corpus.expected_cells "
                       f"({spec.corpus.expected_cells:,}) and expected_genes ({spec.corpus.expected_genes:,}); "
                       "`run` needs the store", highlight=False)
-    for path in counts["missing_datasets"]:
-        console.print(f"evaluation dataset not on disk yet: {path}", highlight=False)
+    _print_dataset_states(spec)
+
+
+def _read_lock(spec):
+    from cellplateau.evaluation.lockfile import Lock
+
+    try:
+        return Lock.read(spec.lock_file)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _print_dataset_states(spec) -> None:
+    """One line per evaluation dataset that is not locked, and a summary with the lock file's state."""
+    from cellplateau.evaluation.fetch import STATES, dataset_states
+
+    lock = _read_lock(spec)
+    states = dataset_states(spec.evaluation.datasets, lock)
+    for st in states:
+        if st.state != "locked":
+            console.print(f"evaluation dataset {st.name} {st.state}: {st.path} ({st.detail})", highlight=False)
+    tally = ", ".join(f"{sum(s.state == k for s in states)} {k}" for k in STATES)
+    where = ("no lock file" if lock.path is None else
+             f"lock file {lock.path} ({len(lock.datasets)} datasets recorded)" if lock.exists else
+             f"lock file {lock.path} not written yet (the first `cellplateau fetch` writes it)")
+    console.print(f"evaluation datasets: {tally}; {where}", highlight=False)
+
+
+@app.command()
+def fetch(
+    spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")],
+    dataset: Annotated[Optional[list[str]], typer.Option(help="only this dataset (repeatable)")] = None,
+    progress: Annotated[bool, typer.Option(help="show download progress")] = True,
+) -> None:
+    """Download every missing evaluation dataset, build the declared ones, and verify all against SPEC.lock."""
+    from cellplateau.evaluation.fetch import fetch_all
+
+    spec = _load(spec_path)
+    chosen = list(spec.evaluation.datasets)
+    if dataset:
+        unknown = sorted(set(dataset) - {d.name for d in chosen})
+        if unknown:
+            _fail(f"--dataset {unknown}: not in the spec; datasets are {[d.name for d in chosen]}")
+        chosen = [d for d in chosen if d.name in dataset]
+    lock = _read_lock(spec)
+    done = _guard(fetch_all, chosen, lock, progress=progress, log=lambda m: console.print(m, highlight=False))
+    for name, action in done.items():
+        console.print(f"{name}: {action}", highlight=False)
+    console.print(f"lock file: {lock.path}", highlight=False)
 
 
 @app.command()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from cellplateau._hashing import stable_hash
 from cellplateau.evaluation import TASKS
@@ -203,6 +203,14 @@ class StudySpec(BaseModel):
     execution: ExecutionSpec = ExecutionSpec()
 
     controls: bool = Field(True, description="also evaluate every family untrained (the 'fraction 0' floor)")
+    _spec_file: Path | None = PrivateAttr(None)     # the YAML it was loaded from (its lock file sits beside it)
+
+    @property
+    def lock_file(self) -> Path | None:
+        """``SPEC.lock`` beside the spec file: checksums of the evaluation datasets (None for an in-memory spec)."""
+        from cellplateau.evaluation.lockfile import lock_path
+
+        return None if self._spec_file is None else lock_path(self._spec_file)
 
     @model_validator(mode="after")
     def _distinct_families(self) -> StudySpec:
@@ -290,4 +298,6 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML ({exc})") from None
-    return parse_spec(data, source=str(path), base=path.resolve().parent)
+    spec = parse_spec(data, source=str(path), base=path.resolve().parent)
+    spec._spec_file = path
+    return spec

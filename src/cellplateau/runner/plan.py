@@ -49,12 +49,12 @@ def _file_signature(ds, *, allow_missing: bool = False) -> dict:
     size and modification time (a replaced file invalidates its units)."""
     import os
 
-    if ds.source is not None:
+    if ds.source is not None and ds.source.sha256:
         return {"sha256": ds.source.sha256}
     try:
         st = os.stat(ds.path)
     except FileNotFoundError:
-        if allow_missing:
+        if allow_missing or ds.source is not None:      # downloaded by `fetch` / `run` before the work starts
             return {"missing": str(ds.path)}
         raise PlanError(f"evaluation dataset {ds.name!r}: file not found: {ds.path}") from None
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
