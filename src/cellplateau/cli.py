@@ -65,6 +65,9 @@ def simulate(
                   f"{eval_dir or out.parent / 'eval'}")
 
 
+ARC_PRESETS = {"scbasecount": "the organism's sample_metadata.parquet", "tahoe100m": "the plate .h5ad files"}
+
+
 @app.command()
 def ingest(
     out: Annotated[Path, typer.Argument(help="store folder to write")],
@@ -78,7 +81,11 @@ def ingest(
     organism: Annotated[str, typer.Option(help="Census organism")] = "homo_sapiens",
     obs_filter: Annotated[Optional[str], typer.Option(help="SOMA obs value filter")] = None,
     var_filter: Annotated[Optional[str], typer.Option(help="SOMA var value filter")] = None,
-    preset: Annotated[Optional[str], typer.Option(help="named filter: sctab (the reference corpus)")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="named corpus: sctab (the reference corpus, SOMA/Census), "
+                                                  "scbasecount (FILES: a sample_metadata.parquet), tahoe100m (FILES: "
+                                                  "plate .h5ad files)")] = None,
+    where: Annotated[Optional[list[str]], typer.Option(help="preset option key=value (lists comma-separated), "
+                                                       "e.g. tech_10x=3_prime_gex, repeatable")] = None,
     genes: Annotated[Optional[Path], typer.Option(help="file of gene IDs to keep (one a line), SOMA only")] = None,
     chunk_size: Annotated[int, typer.Option(help="cells read per chunk")] = 50_000,
 ) -> None:
@@ -91,6 +98,21 @@ def ingest(
             _fail(f"--obs {item!r}: expected store_column=source_column")
         k, v = item.split("=", 1)
         obs_map[k] = v
+    if preset in ARC_PRESETS:
+        if not files:
+            _fail(f"--preset {preset}: give the input files ({ARC_PRESETS[preset]})")
+        from cellplateau.corpus.presets_arc import ingest_preset
+
+        try:
+            vocab = read_vocabulary(vocabulary) if vocabulary else None
+            report = ingest_preset(preset, out, files, where=where or [], layer=layer, vocabulary=vocab,
+                                   chunk_size=chunk_size, log=console.print)
+        except IngestError as exc:
+            _fail(str(exc))
+        console.print(f"wrote {out}: {report.n_cells} cells x {report.n_genes} genes")
+        return
+    if where:
+        _fail("--where goes with --preset scbasecount or tahoe100m")
     from_soma = soma is not None or census_version is not None
     if from_soma == bool(files):
         _fail("give either .h5ad files or --soma/--census-version, not both and not neither")

@@ -51,7 +51,8 @@ def n_obs(fh) -> int:
 
 def obs_columns(fh) -> list[str]:
     obs = fh["obs"]
-    return [c for c in obs.keys() if c != obs.attrs.get("_index", "_index")]
+    order = [str(c) for c in obs.attrs.get("column-order", [])]      # anndata keeps the column order here
+    return order + sorted(c for c in obs.keys() if c not in order and c != obs.attrs.get("_index", "_index"))
 
 
 def read_obs_column(fh, column: str, rows: np.ndarray | slice | None = None, *, path: str = "") -> np.ndarray:
