@@ -4,11 +4,12 @@ Each strategy is one module with a pure ``select(...) -> sorted indices`` functi
 config; :data:`STRATEGIES` is the explicit registry the spec and the runner read.
 """
 
+from cellplateau.registry import Registry
 from cellplateau.selection.base import Strategy
 from cellplateau.selection.celltype_reweighted import STRATEGY as _reweighted
 from cellplateau.selection.geometric_sketch import STRATEGY as _sketch
 from cellplateau.selection.random import STRATEGY as _random
 
-STRATEGIES: dict[str, Strategy] = {s.name: s for s in (_random, _reweighted, _sketch)}
+STRATEGIES: Registry = Registry("strategies", Strategy, (_random, _reweighted, _sketch))
 
 __all__ = ["STRATEGIES", "Strategy"]
