@@ -87,9 +87,9 @@ class SelectionSpec(BaseModel):
     @field_validator("strategies")
     @classmethod
     def _distinct(cls, v: list) -> list:
-        names = [s.name for s in v]
+        names = [strategy_label(s) for s in v]
         if len(set(names)) != len(names):
-            raise ValueError(f"strategies must be distinct; got {names}")
+            raise ValueError(f"strategies must be distinct; got {names} (give repeated strategies a `label`)")
         return v
 
 
@@ -235,6 +235,12 @@ class StudySpec(BaseModel):
 
     def spec_hash(self) -> str:
         return stable_hash(self.model_dump(mode="json"))
+
+
+def strategy_label(config: BaseModel) -> str:
+    """The curve a strategy configuration draws in plans and results: its ``label`` when it has one (a strategy
+    listed twice with different settings, e.g. spike-in shares), else its name."""
+    return getattr(config, "label", None) or config.name
 
 
 def family_label(config: BaseModel) -> str:

@@ -195,3 +195,23 @@ def test_dataset_states_without_hashing(tmp_path):
     assert res.exit_code == 0 and "here: recorded" in res.output
     states = {s.name: s.state for s in dataset_states(spec.evaluation.datasets, Lock.read(spec.lock_file))}
     assert states["here"] == "locked"
+
+
+def test_a_census_dataset_named_by_publication_resolves_to_one_dataset():
+    from cellplateau.evaluation.sources import CensusDataset, DownloadError, resolve_census_dataset
+
+    table = pd.DataFrame({
+        "collection_doi": ["10.1038/s41586-023-05769-3", "10.1038/s41586-023-05769-3", "10.1/other"],
+        "dataset_id": ["id-sc", "id-sn", "id-x"],
+        "dataset_title": ["Single-cell RNA-seq of the adult human kidney", "snRNA-seq of the adult human kidney",
+                          "Single-cell RNA-seq of the adult human kidney"],
+        "dataset_h5ad_path": ["id-sc.h5ad", "id-sn.h5ad", "id-x.h5ad"], "dataset_total_cell_count": [97_000, 5, 9]})
+    ref = CensusDataset(collection_doi="https://doi.org/10.1038/S41586-023-05769-3", dataset_title="single-cell")
+    assert resolve_census_dataset(table, ref, name="renal").dataset_id == "id-sc"
+    with pytest.raises(DownloadError, match=r"'renal': several datasets match .*97,000 cells, id-sc.*id-sn"):
+        resolve_census_dataset(table, ref.model_copy(update={"dataset_title": "kidney"}), name="renal")
+    with pytest.raises(DownloadError, match="no dataset matches"):
+        resolve_census_dataset(table, ref.model_copy(update={"dataset_title": "liver"}), name="renal")
+    src = DatasetSource(census=ref)
+    assert src.describe().startswith("census 2023-05-15 dataset of doi:") and src.parts()[0].filename() == \
+        "census_dataset.h5ad"

@@ -113,13 +113,14 @@ def fetch_dataset(ds: DatasetSpec, lock: Lock, *, progress: bool = False,
 
     if src.build is None:
         part = src.parts()[0]
-        get(part.filename(), part.resolved_url(), part.sha256, path)
+        get(part.filename(), part.resolved_url(name=ds.name), part.sha256, path)
         action = "downloaded"
     else:
         from cellplateau.evaluation.build_steps import run_step
 
         parts_dir = path.with_name(path.name + ".parts")
-        inputs = [get(p.filename(), p.resolved_url(), p.sha256, parts_dir / p.filename()) for p in src.parts()]
+        inputs = [get(p.filename(), p.resolved_url(name=ds.name), p.sha256, parts_dir / p.filename())
+                  for p in src.parts()]
         log(f"building {ds.name!r} ({src.build.step}) from {len(inputs)} file(s) -> {path}")
         with temporary_path(path) as tmp:
             run_step(src.build, inputs, tmp, name=ds.name,

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Literal, Union
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 CELLXGENE_DATASETS = "https://datasets.cellxgene.cziscience.com"
@@ -28,14 +29,67 @@ class DownloadError(RuntimeError):
     """A dataset could not be fetched or failed its checksum; the message names the dataset and URL."""
 
 
+class CensusDataset(BaseModel):
+    """A CELLxGENE dataset named by its publication instead of its ID: the one dataset of a Census release whose
+    collection DOI is ``collection_doi`` and whose title contains ``dataset_title`` (case-insensitive). Resolved
+    at fetch time from the release's ``census_info/datasets`` table; the lock file records the dataset ID found."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    census_version: str = Field("2023-05-15", description="Census release (the reference corpus's)")
+    collection_doi: str = Field(description="DOI of the publication's CELLxGENE collection, e.g. 10.1038/...")
+    dataset_title: str = Field("", description="substring of the dataset's title (empty: the collection's only one)")
+
+    def describe(self) -> str:
+        return f"census {self.census_version} dataset of doi:{self.collection_doi} titled ~{self.dataset_title!r}"
+
+
+def resolve_census_dataset(datasets: pd.DataFrame, ref: CensusDataset, *, name: str) -> pd.Series:
+    """The row of a Census ``datasets`` table (columns ``collection_doi, dataset_id, dataset_title,
+    dataset_h5ad_path, dataset_total_cell_count``) that ``ref`` names; anything but one match is an error that
+    lists the candidates."""
+    doi = datasets["collection_doi"].astype(str).str.lower().str.removeprefix("https://doi.org/")
+    in_doi = datasets[doi == ref.collection_doi.lower().removeprefix("https://doi.org/")]
+    hits = in_doi[in_doi["dataset_title"].astype(str).str.lower().str.contains(ref.dataset_title.lower(), regex=False)]
+    if len(hits) == 1:
+        return hits.iloc[0]
+    pool = hits if len(hits) else in_doi
+    listed = "; ".join(f"{r.dataset_title!r} ({r.dataset_total_cell_count:,} cells, {r.dataset_id})"
+                       for r in pool.itertuples()) or "none"
+    what = "several datasets match" if len(hits) else "no dataset matches"
+    raise DownloadError(f"evaluation dataset {name!r}: {what} {ref.describe()}; the collection holds: {listed}")
+
+
+def census_h5ad_url(ref: CensusDataset, *, name: str) -> tuple[str, str]:
+    """``(dataset_id, https URL of its source .h5ad in that release)``; needs the network (cellxgene_census)."""
+    import cellxgene_census
+
+    try:
+        with cellxgene_census.open_soma(census_version=ref.census_version) as census:
+            table = census["census_info"]["datasets"].read().concat().to_pandas()
+        row = resolve_census_dataset(table, ref, name=name)
+        uri = cellxgene_census.get_source_h5ad_uri(row.dataset_id, census_version=ref.census_version)
+    except DownloadError:
+        raise
+    except Exception as exc:  # noqa: BLE001  (network, unknown release)
+        raise DownloadError(f"evaluation dataset {name!r}: could not resolve {ref.describe()}: {exc}") from None
+    s3 = str(uri["uri"])
+    if s3.startswith("s3://"):
+        bucket, key = s3[5:].split("/", 1)
+        region = uri.get("s3_region") or "us-west-2"
+        s3 = f"https://{bucket}.s3.{region}.amazonaws.com/{key}"
+    return str(row.dataset_id), s3
+
+
 class SourceFile(BaseModel):
-    """One downloadable file: exactly one of ``url`` and ``cellxgene_dataset_id``."""
+    """One downloadable file: exactly one of ``url``, ``cellxgene_dataset_id`` and ``census``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     url: str | None = Field(None, description="direct download URL (http, https or file)")
     cellxgene_dataset_id: str | None = Field(None, pattern=r"^[0-9a-fA-F-]{8,}$",
                                              description="CELLxGENE Discover dataset ID (its .h5ad is fetched)")
     cellxgene_base_url: str = Field(CELLXGENE_DATASETS, description="server of CELLxGENE dataset files")
+    census: CensusDataset | None = Field(None, description="a CELLxGENE dataset named by publication, resolved in "
+                                         "a Census release at fetch time")
     sha256: str | None = Field(None, pattern=_SHA, description="SHA-256 of the file (optional: the first download "
                                "records it in the lock file beside the spec, later fetches verify against it)")
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.+-]+$", description="file name among the dataset's "
@@ -43,18 +97,26 @@ class SourceFile(BaseModel):
 
     @model_validator(mode="after")
     def _one_location(self):
-        if (self.url is None) == (self.cellxgene_dataset_id is None):
-            raise ValueError("give exactly one of url and cellxgene_dataset_id")
+        if sum(x is not None for x in (self.url, self.cellxgene_dataset_id, self.census)) != 1:
+            raise ValueError("give exactly one of url, cellxgene_dataset_id and census")
         return self
 
-    def resolved_url(self) -> str:
+    def where(self) -> str:
+        """Where the file comes from, without the network."""
+        return self.census.describe() if self.census is not None else self.resolved_url()
+
+    def resolved_url(self, *, name: str = "dataset") -> str:
         if self.url is not None:
             return self.url
+        if self.census is not None:
+            return census_h5ad_url(self.census, name=name)[1]
         return f"{self.cellxgene_base_url.rstrip('/')}/{self.cellxgene_dataset_id}.h5ad"
 
     def filename(self) -> str:
         if self.name:
             return self.name
+        if self.census is not None:
+            return "census_dataset.h5ad"
         last = self.resolved_url().rstrip("/").rsplit("/", 1)[-1].split("?", 1)[0]
         return last or "download"
 
@@ -109,7 +171,7 @@ class DatasetSource(SourceFile):
 
     @model_validator(mode="after")
     def _one_location(self):
-        single = self.url is not None or self.cellxgene_dataset_id is not None
+        single = self.url is not None or self.cellxgene_dataset_id is not None or self.census is not None
         if self.files is not None:
             if single or self.sha256 is not None:
                 raise ValueError("give either url / cellxgene_dataset_id (+ sha256) or files, not both")
@@ -118,21 +180,19 @@ class DatasetSource(SourceFile):
             names = [f.filename() for f in self.files]
             if len(set(names)) != len(names):
                 raise ValueError(f"files must have distinct names; got {names} (set `name`)")
-        elif not single:
-            raise ValueError("give exactly one of url, cellxgene_dataset_id and files")
-        elif self.url is not None and self.cellxgene_dataset_id is not None:
-            raise ValueError("give exactly one of url and cellxgene_dataset_id")
+        elif sum(x is not None for x in (self.url, self.cellxgene_dataset_id, self.census)) != 1:
+            raise ValueError("give exactly one of url, cellxgene_dataset_id, census and files")
         return self
 
     def parts(self) -> list[SourceFile]:
         """The files to download."""
         if self.files is not None:
             return list(self.files)
-        return [SourceFile(url=self.url, cellxgene_dataset_id=self.cellxgene_dataset_id,
+        return [SourceFile(url=self.url, cellxgene_dataset_id=self.cellxgene_dataset_id, census=self.census,
                            cellxgene_base_url=self.cellxgene_base_url, sha256=self.sha256, name=self.name)]
 
     def describe(self) -> str:
-        urls = [p.resolved_url() for p in self.parts()]
+        urls = [p.where() for p in self.parts()]
         text = urls[0] if len(urls) == 1 else f"{len(urls)} files"
         return f"{text} + {self.build.step}" if self.build else text
 
@@ -146,28 +206,25 @@ def file_sha256(path: str | Path) -> str:
 
 
 class _Bar:
-    """pooch's custom progress-bar protocol (``total``, ``update``, ``reset``, ``close``) on a rich bar.
-
-    The one place fetch draws progress (swap for the shared progress helper when it lands)."""
+    """pooch's custom progress-bar protocol (``total``, ``update``, ``reset``, ``close``) on the shared progress
+    helper (a rich bar on a terminal, periodic plain lines in a log)."""
 
     def __init__(self, description: str):
-        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
-                                   TransferSpeedColumn)
+        from cellplateau._progress import progress
 
-        self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-                             TransferSpeedColumn(), TimeRemainingColumn(), transient=False)
-        self._task = self._bar.add_task(description, total=None)
-        self._bar.start()
+        self._bar = progress(description, unit="bytes").__enter__()
         self.total = None
 
     def update(self, n: int) -> None:
-        self._bar.update(self._task, advance=n, total=self.total)
+        if self._bar.total != self.total:
+            self._bar.update(total=self.total)
+        self._bar.advance(n)
 
     def reset(self) -> None:
-        self._bar.reset(self._task, total=self.total)
+        self._bar.update(done=0, total=self.total)
 
     def close(self) -> None:
-        self._bar.stop()
+        self._bar.__exit__(None, None, None)
 
 
 def download(url: str, target: Path, *, sha256: str | None, name: str, progress: bool = False) -> str:
