@@ -133,6 +133,23 @@ def ingest(
 
 
 @app.command()
+def combine(
+    out: Annotated[Path, typer.Argument(help="store folder to write")],
+    stores: Annotated[list[Path], typer.Argument(help="corpus stores on one gene vocabulary")],
+    chunk_size: Annotated[int, typer.Option(help="cells copied per chunk")] = 100_000,
+) -> None:
+    """One corpus store from several (e.g. scTab + a Perturb-seq screen for the spike-in experiment)."""
+    from cellplateau.corpus.combine import combine_stores
+    from cellplateau.corpus.ingest import IngestError
+
+    try:
+        report = combine_stores(out, stores, chunk_size=chunk_size, log=console.print)
+    except IngestError as exc:
+        _fail(str(exc))
+    console.print(f"wrote {out}: {report.n_cells} cells x {report.n_genes} genes")
+
+
+@app.command()
 def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -> None:
     """Show how many subsets, trainings and evaluations the study implies, and what is done."""
     from cellplateau.runner.compute import plan_compute

@@ -40,8 +40,10 @@ def _counts(adata, layer: str, path: Path, name: str):
     return adata.layers[layer], adata.var
 
 
-def concatenate(step: ConcatenateStep, inputs: list[Path], out: Path, *, name: str) -> None:
-    """Cells of every input on the genes all of them share (in the first file's order)."""
+def concatenate(step: ConcatenateStep, inputs: list[Path], out: Path, *, name: str,
+                keys: list[str] | None = None) -> None:
+    """Cells of every input on the genes all of them share (in the first file's order); ``keys`` name the
+    inputs in the ``label`` column (default: their file names)."""
     import anndata as ad
 
     parts = []
@@ -49,7 +51,7 @@ def concatenate(step: ConcatenateStep, inputs: list[Path], out: Path, *, name: s
         adata = ad.read_h5ad(p)
         X, var = _counts(adata, step.layer, p, name)
         parts.append(ad.AnnData(X=sp.csr_matrix(X), obs=adata.obs.copy(), var=var.copy()))
-    keys = [p.name.removesuffix(".h5ad") for p in inputs]
+    keys = keys or [p.name.removesuffix(".h5ad") for p in inputs]
     joined = ad.concat(parts, join="inner", label=step.label, keys=keys, index_unique="-", merge="first")
     if joined.n_vars == 0:
         raise DownloadError(f"evaluation dataset {name!r}: the files {keys} share no gene")
@@ -100,10 +102,11 @@ def weizmann_3ca(step: Weizmann3caStep, inputs: list[Path], out: Path, *, name: 
     ad.AnnData(X=X.astype(np.float32), obs=obs, var=pd.DataFrame(index=pd.Index(genes, name="gene"))).write_h5ad(out)
 
 
-def run_step(step, inputs: list[Path], out: Path, *, name: str, download: Downloader) -> None:
-    """Run the declared ``step`` on the downloaded ``inputs`` (in spec order), writing ``out``."""
+def run_step(step, inputs: list[Path], out: Path, *, name: str, download: Downloader,
+             keys: list[str] | None = None) -> None:
+    """Run the declared ``step`` on the downloaded ``inputs`` (in spec order, named ``keys``), writing ``out``."""
     if isinstance(step, ConcatenateStep):
-        concatenate(step, inputs, out, name=name)
+        concatenate(step, inputs, out, name=name, keys=keys)
     elif isinstance(step, Weizmann3caStep):
         weizmann_3ca(step, inputs, out, name=name)
     elif isinstance(step, Tahoe100mStep):

@@ -8,7 +8,8 @@ A dataset is, at any time, in one state (what ``plan`` prints):
 * ``locked``: on disk and its checksum is known (``fetch`` and ``run`` verify it);
 * ``changed``: on disk with another size than the lock recorded (``fetch`` and ``run`` stop on it).
 
-Downloaded parts of a multi-file dataset stay in ``PATH.parts/`` (a rebuild does not download again);
+Inputs of a build step stay in ``downloads/`` beside the dataset, one file per URL (a rebuild, or another
+dataset built from the same file, does not download again);
 the dataset itself is written to a temporary file and renamed, so a failed build leaves nothing at ``path``.
 """
 
@@ -61,6 +62,14 @@ def dataset_state(ds: DatasetSpec, lock: Lock) -> DatasetState:
 
 def dataset_states(datasets: list[DatasetSpec], lock: Lock) -> list[DatasetState]:
     return [dataset_state(ds, lock) for ds in datasets]
+
+
+def download_cache(target: Path, url: str, file_name: str) -> Path:
+    """Where a build step's input is kept: ``downloads/`` beside the dataset, one file per URL, so datasets built
+    from the same file (the four Tahoe cuts and their obs_metadata.parquet) download it once."""
+    import hashlib
+
+    return Path(target).parent / "downloads" / f"{hashlib.sha256(url.encode()).hexdigest()[:10]}_{file_name}"
 
 
 def _now() -> str:
@@ -118,13 +127,14 @@ def fetch_dataset(ds: DatasetSpec, lock: Lock, *, progress: bool = False,
     else:
         from cellplateau.evaluation.build_steps import run_step
 
-        parts_dir = path.with_name(path.name + ".parts")
-        inputs = [get(p.filename(), p.resolved_url(name=ds.name), p.sha256, parts_dir / p.filename())
-                  for p in src.parts()]
+        def cached(fname: str, url: str, sha256: str | None = None) -> Path:
+            return get(fname, url, sha256, download_cache(path, url, fname))
+
+        inputs = [cached(p.filename(), p.resolved_url(name=ds.name), p.sha256) for p in src.parts()]
         log(f"building {ds.name!r} ({src.build.step}) from {len(inputs)} file(s) -> {path}")
         with temporary_path(path) as tmp:
-            run_step(src.build, inputs, tmp, name=ds.name,
-                     download=lambda fname, url: get(fname, url, None, parts_dir / fname))
+            run_step(src.build, inputs, tmp, name=ds.name, download=cached,
+                     keys=[p.filename().removesuffix(".h5ad") for p in src.parts()])
             if expected is not None and file_sha256(tmp) != expected:
                 raise DownloadError(f"evaluation dataset {ds.name!r}: its inputs matched their checksums but the "
                                     f"{src.build.step} step built a different file than {where} recorded (another "
