@@ -215,3 +215,24 @@ def test_a_census_dataset_named_by_publication_resolves_to_one_dataset():
     src = DatasetSource(census=ref)
     assert src.describe().startswith("census 2023-05-15 dataset of doi:") and src.parts()[0].filename() == \
         "census_dataset.h5ad"
+
+
+def test_run_verifies_against_the_lock_and_fetch_shows_progress(file_server, tmp_path, monkeypatch):
+    from cellplateau.evaluation.sources import DownloadError
+    from cellplateau.runner.execute import ensure_datasets
+
+    root, base = file_server
+    _cellxgene_h5ad(root / "pbmc.h5ad")
+    target = tmp_path / "pbmc.h5ad"
+    spec_path = _spec(tmp_path, [{"name": "pbmc", "path": str(target), "source": {"url": f"{base}/pbmc.h5ad"}}])
+    monkeypatch.setenv("CELLPLATEAU_PROGRESS", "plain")
+    res = _run("fetch", spec_path)                                         # with the progress bar (plain lines)
+    assert res.exit_code == 0
+    assert "pbmc: pbmc.h5ad: " in res.output and "bytes (100%)" in res.output
+    spec = load_spec(spec_path)
+    ensure_datasets(spec, log=lambda m: None)                              # run's check: the file matches
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    target.write_bytes(bytes(data))                                        # same size, another content
+    with pytest.raises(DownloadError, match="'pbmc'.*does not match its checksum"):
+        ensure_datasets(spec, log=lambda m: None)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from cellplateau.corpus.ingest import MISSING, IngestError, IngestReport
+from cellplateau.corpus.ingest import MISSING, IngestError, IngestReport, finish_report
 from cellplateau.corpus.store import CorpusStore, StoreError, StoreWriter
 
 
@@ -46,8 +46,4 @@ def combine_stores(out: str | os.PathLike, stores: Sequence[str | os.PathLike], 
                 part["store"] = Path(s.path).name
                 w.append(s.read_rows(rows), part)
             lines.append(f"{s.path}: {s.n_cells:,} cells")
-    store = CorpusStore(out)
-    for line in lines:
-        if log:
-            log(line)
-    return IngestReport(store.n_cells, store.n_genes, lines)
+    return finish_report(out, lines, log)

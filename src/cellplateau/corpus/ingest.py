@@ -188,3 +188,12 @@ def ingest_h5ad(out: str | os.PathLike, paths: Sequence[str | os.PathLike], *,
         if log:
             log(line)
     return IngestReport(store.n_cells, store.n_genes, lines)
+
+
+def finish_report(out: str | os.PathLike, lines: list[str], log: Callable[[str], None] | None) -> IngestReport:
+    """The report of a store just written at ``out``: its size, and ``lines`` logged."""
+    store = CorpusStore(out)
+    for line in lines:
+        if log:
+            log(line)
+    return IngestReport(store.n_cells, store.n_genes, lines)

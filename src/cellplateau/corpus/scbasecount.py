@@ -22,8 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cellplateau.corpus import h5ad_stream as hs
 from cellplateau.corpus.genes import map_genes
-from cellplateau.corpus.ingest import MISSING, IngestError, IngestReport, check_counts
-from cellplateau.corpus.store import CorpusStore, StoreWriter
+from cellplateau.corpus.ingest import MISSING, IngestError, IngestReport, check_counts, finish_report
+from cellplateau.corpus.store import StoreWriter
 from cellplateau.corpus.tahoe import vocabulary_from_var
 
 SAMPLE_COLUMNS = ("entrez_id", "srx_accession", "file_path", "obs_count", "lib_prep", "tech_10x", "cell_prep",
@@ -71,7 +71,8 @@ def select_samples(metadata: str | Path, preset: ScBaseCountPreset) -> pd.DataFr
         raise IngestError(f"{path}: cannot be read as Parquet ({exc})") from None
     missing = [c for c in ("srx_accession", "file_path", "obs_count") if c not in ds.schema.names]
     if missing:
-        raise IngestError(f"{path}: sample metadata has no column(s) {missing}; scBaseCount's has {list(SAMPLE_COLUMNS)}")
+        raise IngestError(f"{path}: sample metadata has no column(s) {missing}; scBaseCount's has "
+                          f"{list(SAMPLE_COLUMNS)}")
     f = pads.field("obs_count") >= preset.min_obs_count
     for col in ("organism", "tech_10x", "cell_prep", "tissue"):
         values = getattr(preset, col)
@@ -154,8 +155,4 @@ def ingest_scbasecount(out: str | os.PathLike, metadata: str | os.PathLike, *,
                     lines.append(f"{path.name}: {n:,} cells; {mapping.summary(path.name)}")
     except hs.H5adError as exc:
         raise IngestError(str(exc)) from None
-    store = CorpusStore(out)
-    for line in lines:
-        if log:
-            log(line)
-    return IngestReport(store.n_cells, store.n_genes, lines)
+    return finish_report(out, lines, log)

@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cellplateau.corpus import h5ad_stream as hs
 from cellplateau.corpus.genes import looks_like_ensembl, map_genes
-from cellplateau.corpus.ingest import MISSING, IngestError, IngestReport, check_counts
-from cellplateau.corpus.store import OBS_COLUMNS, CorpusStore, StoreWriter
+from cellplateau.corpus.ingest import MISSING, IngestError, IngestReport, check_counts, finish_report
+from cellplateau.corpus.store import OBS_COLUMNS, StoreWriter
 
 TAHOE_OBS = ("plate", "sample", "gene_count", "tscp_count", "mread_count", "drugname_drugconc", "drug",
              "cell_line", "sublibrary", "BARCODE", "pcnt_mito", "S_score", "G2M_score", "phase", "pass_filter",
@@ -47,6 +47,22 @@ def vocabulary_from_var(names: np.ndarray, symbols: np.ndarray | None = None) ->
     if looks_like_ensembl(list(names)):
         return pd.DataFrame({"gene_symbol": symbols if symbols is not None else [""] * len(names), "gene_id": names})
     return pd.DataFrame({"gene_symbol": names, "gene_id": [""] * len(names)})
+
+
+def _chunk_obs(fh, rows: slice, keep: np.ndarray, columns: list[str], preset: TahoePreset, have: set[str]
+               ) -> pd.DataFrame:
+    """Store obs of the kept cells of one slice of a plate."""
+    obs = pd.DataFrame(index=range(int(keep.sum())))
+    for col in columns:
+        src = preset.obs_map.get(col, col)
+        if col == "assay":
+            obs[col] = preset.assay
+        elif src in have:
+            vals = pd.Series(hs.read_obs_column(fh, src, rows)[keep]).astype(str)
+            obs[col] = vals.replace({"None": MISSING, "nan": MISSING}).to_numpy()
+        else:
+            obs[col] = MISSING
+    return obs
 
 
 def ingest_tahoe(out: str | os.PathLike, plates: Sequence[str | os.PathLike], *, preset: TahoePreset = TahoePreset(),
@@ -86,23 +102,9 @@ def ingest_tahoe(out: str | os.PathLike, plates: Sequence[str | os.PathLike], *,
                             continue
                         counts = hs.read_rows(X, rows)[keep]
                         check_counts(counts, p, rows=(start, stop))
-                        obs = pd.DataFrame(index=range(int(keep.sum())))
-                        for col in columns:
-                            src = preset.obs_map.get(col, col)
-                            if col == "assay":
-                                obs[col] = preset.assay
-                            elif src in have:
-                                vals = hs.read_obs_column(fh, src, rows)[keep]
-                                obs[col] = pd.Series(vals).astype(str).replace({"None": MISSING, "nan": MISSING}).to_numpy()
-                            else:
-                                obs[col] = MISSING
-                        w.append(mapping.apply(counts), obs)
+                        w.append(mapping.apply(counts), _chunk_obs(fh, rows, keep, columns, preset, have))
                         kept += int(keep.sum())
                     lines.append(f"{p.name}: {kept:,} of {n:,} cells kept (pass_filter in {preset.pass_filter})")
     except hs.H5adError as exc:
         raise IngestError(str(exc)) from None
-    store = CorpusStore(out)
-    for line in lines:
-        if log:
-            log(line)
-    return IngestReport(store.n_cells, store.n_genes, lines)
+    return finish_report(out, lines, log)

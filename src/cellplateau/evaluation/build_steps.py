@@ -20,8 +20,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from cellplateau.evaluation.sources import (ConcatenateStep, Downloader, DownloadError, Tahoe100mStep,
-                                            Weizmann3caStep)
+from cellplateau.evaluation.sources import ConcatenateStep, Downloader, DownloadError, Tahoe100mStep, Weizmann3caStep
 
 
 def _counts(adata, layer: str, path: Path, name: str):

@@ -73,7 +73,7 @@ def download_cache(target: Path, url: str, file_name: str) -> Path:
 
 
 def _now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _verify(ds: DatasetSpec, lock: Lock, expected: str, where: str) -> None:

@@ -121,7 +121,7 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
 
     t_start = time.perf_counter()
     ensure_corpus(spec, log=log)
-    ensure_datasets(spec, log=log)
+    ensure_datasets(spec, log=log, progress=progress)
     ctx = StudyContext(spec)
     _clean_temporaries(ctx)
     ctx.layout.root.mkdir(parents=True, exist_ok=True)
