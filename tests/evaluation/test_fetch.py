@@ -195,6 +195,12 @@ def test_dataset_states_without_hashing(tmp_path):
     assert res.exit_code == 0 and "here: recorded" in res.output
     states = {s.name: s.state for s in dataset_states(spec.evaluation.datasets, Lock.read(spec.lock_file))}
     assert states["here"] == "locked"
+    mirror = _spec(tmp_path / "m", [{"name": "mirrored", "path": str(tmp_path / "m" / "copy.h5ad"),
+                                     "source": {"url": f"file://{tmp_path / 'here.h5ad'}"}}]) \
+        if (tmp_path / "m").mkdir() is None else None                    # a local mirror is copied and locked
+    res = _run("fetch", mirror, "--no-progress")
+    assert res.exit_code == 0 and "mirrored: downloaded" in res.output
+    assert file_sha256(tmp_path / "m" / "copy.h5ad") == file_sha256(tmp_path / "here.h5ad")
 
 
 def test_a_census_dataset_named_by_publication_resolves_to_one_dataset():
