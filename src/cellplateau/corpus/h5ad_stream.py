@@ -66,9 +66,9 @@ def read_obs_column(fh, column: str, rows: np.ndarray | slice | None = None, *, 
         raise H5adError(f"{path or fh.filename}: obs has no column {column!r}; columns are {obs_columns(fh)}")
     el = obs[column]
     sel = slice(None) if rows is None else rows
-    if hasattr(el, "keys") and "codes" in el:          # categorical
+    if hasattr(el, "keys") and "codes" in el:          # categorical: all codes (1-2 bytes a cell), then the rows
         cats = _decode(el["categories"][...])
-        codes = el["codes"][sel]
+        codes = el["codes"][sel] if not isinstance(sel, np.ndarray) else el["codes"][...][sel]
         out = np.empty(len(codes), dtype=object)
         ok = codes >= 0
         out[ok] = cats[codes[ok]]
@@ -78,6 +78,8 @@ def read_obs_column(fh, column: str, rows: np.ndarray | slice | None = None, *, 
         values = el["values"][sel]
         mask = el["mask"][sel]
         return np.where(mask, np.nan, values.astype(float))
+    if isinstance(sel, np.ndarray) and el.dtype.kind in "biuf":
+        return el[...][sel]                             # numbers: one read, then the rows
     return _decode(el[sel])
 
 

@@ -98,7 +98,9 @@ class _H5adAppender:
         self.fh.close()
 
     def abort(self) -> None:
+        path = Path(self.fh.filename)
         self.fh.close()
+        path.unlink(missing_ok=True)                # nothing half-written is left behind
 
 
 def cut_perturbation_set(plates: dict[str, Path], out: str | Path, *, drug: str, cell_lines: list[str],
@@ -128,6 +130,8 @@ def cut_perturbation_set(plates: dict[str, Path], out: str | Path, *, drug: str,
                         if int((drugs == d).sum()) != int(n):
                             raise TahoeError(f"{path}: holds {int((drugs == d).sum())} cells of {d!r} but "
                                              f"obs_metadata.parquet lists {int(n)} on plate {plate!r}")
+                if not len(rows):
+                    continue
                 X = hs.matrix(fh, path=str(path))
                 for part in hs.iter_row_batches(rows, batch):
                     writer.append(hs.read_rows(X, part))

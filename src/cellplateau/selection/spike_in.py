@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cellplateau.selection.base import SelectionContext, Strategy, check_size
@@ -46,7 +47,13 @@ def source_mask(ctx: SelectionContext, source: dict[str, list[str]]) -> np.ndarr
         if col not in ctx.obs.columns:
             raise ValueError(f"spike_in: corpus obs has no column {col!r} (source filter); columns are "
                              f"{list(ctx.obs.columns)}")
-        keep &= ctx.obs[col].astype(str).isin([str(v) for v in values]).to_numpy()
+        series = ctx.obs[col]
+        wanted = [str(v) for v in values]
+        if isinstance(series.dtype, pd.CategoricalDtype):       # compare categories, not 22 M strings
+            hit = np.append(np.isin(series.cat.categories.astype(str), wanted), False)   # code -1: missing
+            keep &= hit[series.cat.codes.to_numpy()]
+        else:
+            keep &= series.astype(str).isin(wanted).to_numpy()
     return keep
 
 
