@@ -372,8 +372,12 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
     """A spec file's mapping with its relative paths resolved, on top of the spec it ``extends`` (if any)."""
     if not path.exists():
         raise SpecError(f"{path}: spec file not found" + (f" (extended by {chain[-1]})" if chain else ""))
+    if path.is_dir():
+        raise SpecError(f"{path}: is a folder; expected a study spec file (YAML)")
     try:
         data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot be read as a text file ({getattr(exc, 'strerror', None) or exc})") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(data, dict) or "extends" not in data:
