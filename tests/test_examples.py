@@ -47,7 +47,9 @@ def test_reference_spec_evaluates_on_the_reference_datasets():
     assert chip.build.step == "concatenate" and [f.cellxgene_dataset_id for f in chip.files] == [
         "4fd4f3a1-8c41-4f73-808b-196766ed942d", "610bb418-705a-4493-a1fb-e14b8379af4f"]
     assert ds["kim2020_lung"].source.build.step == "weizmann_3ca"
-    assert ds["pancreas_scib"].source.url.endswith("/24539828") and ds["pancreas_scib"].tasks == []
+    pancreas = ds["pancreas_scib"]
+    assert pancreas.source.files[0].url.endswith("/24539828") and pancreas.tasks == []
+    assert (pancreas.source.build.step, pancreas.source.build.layer) == ("concatenate", "counts")
     drugs = {d.source.build.drug for d in ds.values() if d.source.build and d.source.build.step == "tahoe100m"}
     assert drugs == {"Dinaciclib", "Homoharringtonine", "PH-797804", "TAK-901"}
     assert all(d.source.build.cell_lines == ["LoVo", "PANC-1", "NCI-H2030", "BT-474"] for d in ds.values()

@@ -242,3 +242,20 @@ def test_run_verifies_against_the_lock_and_fetch_shows_progress(file_server, tmp
     target.write_bytes(bytes(data))                                        # same size, another content
     with pytest.raises(DownloadError, match="'pbmc'.*does not match its checksum"):
         ensure_datasets(spec, log=lambda m: None)
+
+
+def test_one_file_with_its_counts_in_a_layer(file_server, tmp_path):
+    """The scIB pancreas layout (normalised X, counts in layers["counts"]): the declared step keeps the counts."""
+    root, base = file_server
+    counts = np.random.default_rng(4).poisson(2, (6, 3)).astype(np.float32)
+    a = ad.AnnData(X=sp.csr_matrix(np.log1p(counts)), obs=pd.DataFrame({"tech": ["x", "y"] * 3},
+                                                                      index=[f"c{i}" for i in range(6)]),
+                   var=pd.DataFrame(index=["A", "B", "C"]))
+    a.layers["counts"] = sp.csr_matrix(counts)
+    a.write_h5ad(root / "pancreas.h5ad")
+    target = tmp_path / "pancreas_counts.h5ad"
+    spec_path = _spec(tmp_path, [{"name": "pancreas", "path": str(target), "source": {
+        "files": [{"url": f"{base}/pancreas.h5ad"}], "build": {"step": "concatenate", "layer": "counts"}}}])
+    res = _run("fetch", spec_path, "--no-progress")
+    assert res.exit_code == 0, res.output
+    np.testing.assert_array_equal(ad.read_h5ad(target).X.toarray(), counts)
