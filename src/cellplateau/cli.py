@@ -33,11 +33,12 @@ def _guard(fn, *args, **kwargs):
     """Run ``fn``; spec/plan/store/dataset problems become a clear error and exit code 2."""
     from cellplateau.corpus.store import StoreError
     from cellplateau.evaluation.datasets import DatasetError
+    from cellplateau.runner.export import ExportError
     from cellplateau.runner.plan import PlanError
 
     try:
         return fn(*args, **kwargs)
-    except (PlanError, StoreError, DatasetError) as exc:
+    except (PlanError, StoreError, DatasetError, ExportError) as exc:
         _fail(str(exc))
 
 
@@ -149,6 +150,25 @@ def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -
                       "`run` needs the store", highlight=False)
     for path in counts["missing_datasets"]:
         console.print(f"evaluation dataset not on disk yet: {path}", highlight=False)
+    for path in counts["missing_inputs"]:
+        console.print(f"missing checkpoint: {path}", highlight=False)
+
+
+@app.command("export-subsets")
+def export_subsets(
+    spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")],
+    out: Annotated[Optional[Path], typer.Option(help="folder to write (default: OUTPUT_DIR/export/subsets)")] = None,
+    h5ad: Annotated[bool, typer.Option(help="also write each subset's training and validation cells as .h5ad")]
+    = False,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Write every subset of the study (row indices, obs names, manifest; optionally .h5ad) for training elsewhere."""
+    from cellplateau.runner.export import export_subsets as export
+
+    spec = _load(spec_path)
+    folders = _guard(export, spec, out=out, h5ad=h5ad, progress=progress, log=console.print)
+    console.print(f"wrote {len(folders)} subsets to {folders[0].parent if folders else out}; an `imported` family "
+                  "maps them back with checkpoints: '<folder>/{strategy}_{fraction}_r{replicate}'", highlight=False)
 
 
 @app.command()

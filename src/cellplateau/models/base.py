@@ -26,6 +26,8 @@ class TrainingData:
     store: CorpusStore
     train: np.ndarray    # sorted corpus rows
     val: np.ndarray      # sorted corpus rows (may be empty)
+    manifest: dict = field(default_factory=dict)    # the subset's manifest: strategy, fraction, replicate, seed...
+    workdir: Path | None = None                     # scratch folder beside the model's artifact (may be None)
 
 
 @dataclass
@@ -87,8 +89,18 @@ class ModelFamily(abc.ABC):
     def init_untrained(self, n_genes: int, *, seed: int) -> None:
         """Random initialisation without any data: the "fraction 0" control."""
 
-    def untrained_control(self, n_genes: int, *, seed: int) -> FitInfo:
-        """Initialise as the untrained control and record it."""
+    def has_control(self) -> bool:
+        """Whether the family has an untrained control (a command family without an ``untrained`` command has none)."""
+        return True
+
+    def missing_inputs(self, point: dict) -> list[str]:
+        """Files a training of subset ``point`` (strategy, fraction, replicate) needs that are absent (``plan``
+        lists them; e.g. imported checkpoints)."""
+        return []
+
+    def untrained_control(self, n_genes: int, *, seed: int, store: CorpusStore | None = None) -> FitInfo:
+        """Initialise as the untrained control and record it (``store``: the corpus, for families that need its
+        vocabulary)."""
         self.init_untrained(n_genes, seed=seed)
         self.fit_info = FitInfo(n_params=self.n_params(), budget={"policy": "untrained"}, control=True,
                                 flops=0.0)
@@ -162,6 +174,12 @@ def apply_size_preset(data: Any, presets: dict[str, dict[str, Any]]) -> Any:
     if isinstance(data, dict) and data.get("size"):
         return {**presets[data["size"]], **data}
     return data
+
+
+def family_name(config: BaseModel) -> str:
+    """The name a family configuration shows in results: its ``label`` (command and imported families) or its
+    family name."""
+    return getattr(config, "label", None) or config.name
 
 
 def model_size(config: BaseModel) -> str:
