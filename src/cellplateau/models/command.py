@@ -12,7 +12,8 @@ split like a shell line (``shlex``; no shell is involved) and their ``{placehold
 - embed: ``{model_dir}``, ``{input_h5ad}`` (raw counts on the corpus vocabulary), ``{output}`` (the ``.npy`` or
   ``.parquet`` to write: one row per input cell, ``dim`` columns), ``{seed}``, ``{device}``.
 
-Both also get ``{python}`` (the interpreter running cellplateau). The seed and device also arrive as ``CELLPLATEAU_SEED`` / ``CELLPLATEAU_DEVICE``. Each command's output goes
+Both also get ``{python}`` (the interpreter running cellplateau). The seed and device also arrive as
+``CELLPLATEAU_SEED`` / ``CELLPLATEAU_DEVICE``. Each command's output goes
 to a log file (train: ``train.log`` in the model artifact; embed: ``embed_logs/`` beside it); a command that
 fails, or an embedding that is not one finite row of width ``dim`` per cell, raises an error naming the
 command and quoting the end of its log. A train command may write ``fit.json`` into ``{model_dir}`` with any

@@ -54,7 +54,8 @@ def build_results(ctx: StudyContext, plan: Plan) -> pd.DataFrame:
                      "metric": "select_time_s", "value": m.get("select_time_s", np.nan)})
         for fam in spec.families:
             model_key = plan.models[(ref.subset_key, family_label(fam))]
-            rows += _model_rows(lay, evals, {**sub, "family": family_name(fam), "model_size": model_size(fam)}, model_key)
+            head = {**sub, "family": family_name(fam), "model_size": model_size(fam)}
+            rows += _model_rows(lay, evals, head, model_key)
     for (label, r), model_key in plan.controls.items():
         fam = next(f for f in spec.families if family_label(f) == label)
         ctl = {**base, "strategy": "control", "fraction": 0.0, "replicate": r, "n_cells": 0, "family": family_name(fam),

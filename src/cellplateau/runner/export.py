@@ -2,10 +2,10 @@
 
 One folder per subset, named ``{strategy}_{fraction}_r{replicate}`` (``strategy`` is ``all`` at fraction 1:
 every strategy shares that subset), holding ``train_rows.txt`` / ``val_rows.txt`` (corpus row indices, one a
-line), ``train_obs.tsv`` / ``val_obs.tsv`` (their corpus row and metadata), ``manifest.json`` (the subset's manifest plus the corpus
-path) and, with ``h5ad``, ``train.h5ad`` / ``val.h5ad`` streamed from the store. ``subsets.tsv`` indexes them.
-An ``imported`` family with ``checkpoints: <folder>/{strategy}_{fraction}_r{replicate}`` maps the checkpoints
-trained on them back into the study.
+line), ``train_obs.tsv`` / ``val_obs.tsv`` (their corpus row and metadata), ``manifest.json`` (the subset's
+manifest plus the corpus path) and, with ``h5ad``, ``train.h5ad`` / ``val.h5ad`` streamed from the store.
+``subsets.tsv`` indexes them. An ``imported`` family with
+``checkpoints: <folder>/{strategy}_{fraction}_r{replicate}`` maps the checkpoints trained on them back.
 """
 
 from __future__ import annotations
