@@ -1,10 +1,11 @@
 """The MLP autoencoder the MAE and SCimilarity families share: an encoder from the vocabulary to ``latent``
-dimensions and a mirrored decoder (:func:`cellplateau.models._layers.mlp`). A family adds its loss and, if it
+dimensions and a mirrored decoder (:func:`cellplateau.models._layers.mlp`, whose first layer also takes sparse
+batches on CPU). A family adds its loss and, if it
 needs one, its own ``encode`` (SCimilarity L2-normalises)."""
 
 from __future__ import annotations
 
-from cellplateau.models._layers import mlp
+from cellplateau.models._layers import log_normalised_input, mlp
 from cellplateau.models.torch_family import TorchFamily
 
 
@@ -25,6 +26,10 @@ class MLPAutoencoder(TorchFamily):
 
     def encode(self, x):
         return self.encoder(x)
+
+    def embed_input(self, counts, *, source: str = "counts"):
+        """log1p(CP10k) kept sparse on CPU: the first layer's sparse path (models/_layers.py)."""
+        return log_normalised_input(counts, "cpu")[0]
 
     def encoder_module(self):
         return self.encoder

@@ -16,6 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from cellplateau.models._autoencoder import MLPAutoencoder
+from cellplateau.models._layers import log_normalised_input, masked_input
 from cellplateau.models.base import Family, TrainingData
 from cellplateau.models.torch_family import TorchConfig
 
@@ -82,9 +83,9 @@ class MAEModel(MLPAutoencoder):
         return chosen[:, torch.from_numpy(self.programs)]
 
     def loss(self, rows, counts, *, gen, device, step):
-        x = self.inputs(counts).to(device)
+        x_in, x = log_normalised_input(counts, device)      # x_in: the first layer's input (sparse on CPU)
         mask = self._mask(x, gen).to(x.device)
-        recon = self.decoder(self.encoder(x.masked_fill(mask, 0.0)))
+        recon = self.decoder(self.encoder(masked_input(x_in, mask)))
         return ((recon.float() - x) ** 2 * mask).sum() / mask.sum().clamp(min=1)
 
 

@@ -89,6 +89,10 @@ class TorchFamily(ModelFamily):
 
         return torch.from_numpy(log1p_cp10k(counts, dense=True))
 
+    def embed_input(self, counts: sp.csr_matrix, *, source: str = "counts"):
+        """The input :meth:`embed` feeds :meth:`encode` (default :meth:`inputs`; the MLP families keep it sparse)."""
+        return self.inputs(counts, source=source)
+
     def prepare(self, data: TrainingData, *, seed: int) -> None:
         """Statistics of the training cells needed before building (e.g. gene medians); default none."""
 
@@ -186,7 +190,7 @@ class TorchFamily(ModelFamily):
         out = []
         with torch.no_grad():
             for s in range(0, counts.shape[0], batch_size):
-                out.append(self.encode(self.inputs(counts[s : s + batch_size], source=source)).float().numpy())
+                out.append(self.encode(self.embed_input(counts[s : s + batch_size], source=source)).float().numpy())
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.dim), np.float32)
 
     def trainable_encoder(self) -> TrainableEncoder:

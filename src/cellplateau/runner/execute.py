@@ -112,9 +112,8 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
     returned in ``RunSummary.failed``; the report is then not rebuilt. ``stages``: run only these stages
     (e.g. ``("sketch_embedding", "subset")`` for ``export-subsets``), without the results and the report.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from cellplateau._io import atomic_write_text
+    from cellplateau._progress import progress as progress_bar
     from cellplateau.report.html import write_report
     from cellplateau.runner.aggregate import build_results
     from cellplateau.runner.executors import EXECUTORS
@@ -132,43 +131,49 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
     computed: list[str] = []
     failed: dict[str, str] = {}
     limit = spec.execution.max_retries
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[current]}"), disable=not progress, transient=False) as bar:
-        overall = bar.add_task(spec.name, total=len(todo), current="")
+    ex = EXECUTORS[executor or spec.execution.executor](spec) if todo else None
+    try:
+        for stage in STAGES:
+            ready, blocked = [], 0
+            for u in (u for u in todo if u.kind == stage):
+                record = ctx.layout.failure(u.key)
+                if retry_failed:
+                    claims.clear_failure(record)
+                deps_failed = [d for d in u.deps if d in failed]
+                if deps_failed:
+                    failed[u.key] = f"not run: depends on failed unit {deps_failed[0]}"
+                    blocked += 1
+                elif claims.failure_attempts(record) > limit:
+                    failed[u.key] = (claims.read_json(record) or {}).get("error", "failed earlier") + \
+                        " (run --retry-failed to try again)"
+                    blocked += 1
+                else:
+                    ready.append(u)
+            if not ready:
+                continue
+            # one bar per stage: units done of the stage's units to do, failures, ETA, the last unit finished
+            with progress_bar(stage, total=len(ready), unit="units", enabled=progress) as bar:
+                if blocked:
+                    bar.fail(blocked, note="blocked by earlier failures")
 
-        def on_outcome(unit: Unit, out: Outcome) -> None:
-            if out.status == "done":
-                computed.append(unit.key)
-            bar.update(overall, current=unit.label)
-            bar.advance(overall)
+                def on_outcome(unit: Unit, out: Outcome, bar=bar) -> None:
+                    if out.status in ("failed", "crashed"):
+                        bar.fail(note=unit.label)
+                        return
+                    if out.status == "done":
+                        computed.append(unit.key)
+                    bar.advance(note=unit.label)
 
-        ex = EXECUTORS[executor or spec.execution.executor](spec) if todo else None
-        try:
-            for stage in STAGES:
-                ready = []
-                for u in (u for u in todo if u.kind == stage):
-                    record = ctx.layout.failure(u.key)
-                    if retry_failed:
-                        claims.clear_failure(record)
-                    blocked = [d for d in u.deps if d in failed]
-                    if blocked:
-                        failed[u.key] = f"not run: depends on failed unit {blocked[0]}"
-                    elif claims.failure_attempts(record) > limit:
-                        failed[u.key] = (claims.read_json(record) or {}).get("error", "failed earlier") + \
-                            " (run --retry-failed to try again)"
-                    else:
-                        ready.append(u)
-                if ready:
-                    failed.update(_run_stage(ex, ctx, stage, ready, on_outcome, log))
-        finally:
-            if ex is not None:
-                ex.close()
+                failed.update(_run_stage(ex, ctx, stage, ready, on_outcome, log))
+    finally:
+        if ex is not None:
+            ex.close()
     labels = {u.key: u.label for u in plan.all_units()}
     if failed or stages is not None:
         return RunSummary(computed, skipped, time.perf_counter() - t_start,
                           {labels[k]: err for k, err in failed.items()})
     table = build_results(ctx, plan)
-    write_report(ctx, table)
+    write_report(ctx, table, progress=progress)
     return RunSummary(computed, skipped, time.perf_counter() - t_start)
 
 
