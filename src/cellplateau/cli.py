@@ -15,9 +15,11 @@ console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
-def _fail(msg: str) -> None:
-    err.print(f"[bold red]error:[/] {msg}", highlight=False)
-    raise typer.Exit(2)
+def _fail(msg: str, *, code: int = 2) -> None:
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False)
+    raise typer.Exit(code)
 
 
 def _load(spec_path: Path):
@@ -30,15 +32,25 @@ def _load(spec_path: Path):
 
 
 def _guard(fn, *args, **kwargs):
-    """Run ``fn``; spec/plan/store/dataset problems become a clear error and exit code 2."""
+    """Run ``fn``; spec/plan/store/dataset problems become a clear error and exit code 2, machine faults
+    (disk full, permission denied, read-only filesystem) one line naming the path and exit code 1."""
+    from cellplateau import _faults
+    from cellplateau.corpus.ingest import IngestError
     from cellplateau.corpus.store import StoreError
     from cellplateau.evaluation.datasets import DatasetError
+    from cellplateau.evaluation.sources import DownloadError
+    from cellplateau.runner.export import ExportError
     from cellplateau.runner.plan import PlanError
 
     try:
         return fn(*args, **kwargs)
-    except (PlanError, StoreError, DatasetError) as exc:
+    except (PlanError, StoreError, DatasetError, IngestError, DownloadError, ExportError) as exc:
         _fail(str(exc))
+    except OSError as exc:
+        line = _faults.describe(exc)
+        if line is None:
+            raise
+        _fail(line, code=1)
 
 
 @app.command()
@@ -58,10 +70,13 @@ def simulate(
     params = AtlasParams(n_cells=n_cells, n_genes=n_genes, eval_cells=eval_cells, seed=seed)
     with Progress(console=console) as bar:
         task = bar.add_task("simulating", total=None)
-        store = simulate_atlas(out, params, eval_dir=eval_dir,
+        store = _guard(simulate_atlas, out, params, eval_dir=eval_dir,
                                progress=lambda i, n: bar.update(task, completed=i, total=n))
     console.print(f"wrote {store} (fingerprint {store.fingerprint}); evaluation sets in "
                   f"{eval_dir or out.parent / 'eval'}")
+
+
+ARC_PRESETS = {"scbasecount": "the organism's sample_metadata.parquet", "tahoe100m": "the plate .h5ad files"}
 
 
 @app.command()
@@ -77,12 +92,20 @@ def ingest(
     organism: Annotated[str, typer.Option(help="Census organism")] = "homo_sapiens",
     obs_filter: Annotated[Optional[str], typer.Option(help="SOMA obs value filter")] = None,
     var_filter: Annotated[Optional[str], typer.Option(help="SOMA var value filter")] = None,
-    preset: Annotated[Optional[str], typer.Option(help="named filter: sctab (the reference corpus)")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="named corpus: sctab (the reference corpus, SOMA/Census), "
+                                                  "scbasecount (FILES: a sample_metadata.parquet), tahoe100m (FILES: "
+                                                  "plate .h5ad files)")] = None,
+    where: Annotated[Optional[list[str]], typer.Option(help="preset option key=value (lists comma-separated), "
+                                                       "e.g. tech_10x=3_prime_gex, repeatable")] = None,
     genes: Annotated[Optional[Path], typer.Option(help="file of gene IDs to keep (one a line), SOMA only")] = None,
     chunk_size: Annotated[int, typer.Option(help="cells read per chunk")] = 50_000,
+    min_shared_genes: Annotated[int, typer.Option(help="refuse an input sharing fewer genes with the other "
+                                                       "inputs")] = 1,
+    allow_disjoint: Annotated[bool, typer.Option(help="ingest inputs that share too few genes, or come from "
+                                                      "different organisms")] = False,
 ) -> None:
     """Build a corpus store from h5ad files, a TileDB-SOMA experiment, or the CELLxGENE Census."""
-    from cellplateau.corpus.ingest import IngestError, ingest_h5ad, read_vocabulary
+    from cellplateau.corpus.ingest import ingest_h5ad, read_vocabulary
 
     obs_map = {}
     for item in obs or []:
@@ -90,23 +113,45 @@ def ingest(
             _fail(f"--obs {item!r}: expected store_column=source_column")
         k, v = item.split("=", 1)
         obs_map[k] = v
+    if preset in ARC_PRESETS:
+        if not files:
+            _fail(f"--preset {preset}: give the input files ({ARC_PRESETS[preset]})")
+        from cellplateau.corpus.presets_arc import ingest_preset
+
+        vocab = _guard(read_vocabulary, vocabulary) if vocabulary else None
+        report = _guard(ingest_preset, preset, out, files, where=where or [], layer=layer, vocabulary=vocab,
+                        chunk_size=chunk_size, log=console.print)
+        console.print(f"wrote {out}: {report.n_cells} cells x {report.n_genes} genes")
+        return
+    if where:
+        _fail("--where goes with --preset scbasecount or tahoe100m")
     from_soma = soma is not None or census_version is not None
     if from_soma == bool(files):
         _fail("give either .h5ad files or --soma/--census-version, not both and not neither")
-    try:
-        if from_soma:
-            from cellplateau.corpus.soma import ingest_from_cli
+    if from_soma:
+        from cellplateau.corpus.soma import ingest_from_cli
 
-            report = ingest_from_cli(out, uri=soma, census_version=census_version, organism=organism,
-                                     layer=layer, obs_filter=obs_filter, var_filter=var_filter, preset=preset,
-                                     genes=genes, obs_map=obs_map, chunk_size=chunk_size, log=console.print,
-                                     progress=True)
-        else:
-            vocab = read_vocabulary(vocabulary) if vocabulary else None
-            report = ingest_h5ad(out, files, vocabulary=vocab, obs_map=obs_map, gene_key=gene_key, layer=layer,
-                                 chunk_size=chunk_size, log=console.print, progress=True)
-    except IngestError as exc:
-        _fail(str(exc))
+        report = _guard(ingest_from_cli, out, uri=soma, census_version=census_version, organism=organism,
+                        layer=layer, obs_filter=obs_filter, var_filter=var_filter, preset=preset, genes=genes,
+                        obs_map=obs_map, chunk_size=chunk_size, log=console.print, progress=True)
+    else:
+        vocab = _guard(read_vocabulary, vocabulary) if vocabulary else None
+        report = _guard(ingest_h5ad, out, files, vocabulary=vocab, obs_map=obs_map, gene_key=gene_key, layer=layer,
+                        chunk_size=chunk_size, log=console.print, progress=True, allow_disjoint=allow_disjoint,
+                        min_shared_genes=min_shared_genes)
+    console.print(f"wrote {out}: {report.n_cells} cells x {report.n_genes} genes")
+
+
+@app.command()
+def combine(
+    out: Annotated[Path, typer.Argument(help="store folder to write")],
+    stores: Annotated[list[Path], typer.Argument(help="corpus stores on one gene vocabulary")],
+    chunk_size: Annotated[int, typer.Option(help="cells copied per chunk")] = 100_000,
+) -> None:
+    """One corpus store from several (e.g. scTab + a Perturb-seq screen for the spike-in experiment)."""
+    from cellplateau.corpus.combine import combine_stores
+
+    report = _guard(combine_stores, out, stores, chunk_size=chunk_size, log=console.print)
     console.print(f"wrote {out}: {report.n_cells} cells x {report.n_genes} genes")
 
 
@@ -118,7 +163,7 @@ def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")],
     budget per family and fraction (optimizer steps, cells seen, epochs)."""
     from cellplateau.runner.budgets import budget_table, budget_warnings
     from cellplateau.runner.compute import plan_compute
-    from cellplateau.runner.execute import plan_counts, plan_summary, planned
+    from cellplateau.runner.execute import damaged_units, plan_counts, plan_summary, planned
 
     spec = _load(spec_path)
     if not (Path(spec.corpus.path) / "store.json").exists() and spec.corpus.expected_cells is None:
@@ -165,8 +210,11 @@ def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")],
         console.print(f"corpus {spec.corpus.path} is not built yet: counts and compute use corpus.expected_cells "
                       f"({spec.corpus.expected_cells:,}) and expected_genes ({spec.corpus.expected_genes:,}); "
                       "`run` needs the store", highlight=False)
-    for path in counts["missing_datasets"]:
-        console.print(f"evaluation dataset not on disk yet: {path}", highlight=False)
+    _print_dataset_states(spec)
+    for path in counts["missing_inputs"]:
+        console.print(f"missing checkpoint: {path}", highlight=False)
+    for line in damaged_units(built):
+        console.print(f"damaged (the next run recomputes it): {line}", highlight=False)
     Console(width=max(console.width, 150)).print(_budget_rich_table(budgets))
     for name, rec in built[1].overlap.items():
         console.print(f"evaluation dataset {name}: {rec['n_cells']:,} of {rec['n_eval_cells']:,} cells are corpus "
@@ -189,6 +237,72 @@ def _budget_rich_table(rows: list[dict]) -> Table:
     return table
 
 
+@app.command("export-subsets")
+def export_subsets(
+    spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")],
+    out: Annotated[Optional[Path], typer.Option(help="folder to write (default: OUTPUT_DIR/export/subsets)")] = None,
+    h5ad: Annotated[bool, typer.Option(help="also write each subset's training and validation cells as .h5ad")]
+    = False,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Write every subset of the study (row indices, obs names, manifest; optionally .h5ad) for training elsewhere."""
+    from cellplateau.runner.export import export_subsets as export
+
+    spec = _load(spec_path)
+    folders = _guard(export, spec, out=out, h5ad=h5ad, progress=progress, log=console.print)
+    console.print(f"wrote {len(folders)} subsets to {folders[0].parent if folders else out}; an `imported` family "
+                  "maps them back with checkpoints: '<folder>/{strategy}_{fraction}_r{replicate}'", highlight=False)
+
+
+def _read_lock(spec):
+    from cellplateau.evaluation.lockfile import Lock
+
+    try:
+        return Lock.read(spec.lock_file)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _print_dataset_states(spec) -> None:
+    """One line per evaluation dataset that is not locked, and a summary with the lock file's state."""
+    from cellplateau.evaluation.fetch import STATES, dataset_states
+
+    lock = _read_lock(spec)
+    states = dataset_states(spec.evaluation.datasets, lock)
+    for st in states:
+        if st.state != "locked":
+            console.print(f"evaluation dataset {st.name} {st.state}: {st.path} ({st.detail})", highlight=False)
+    tally = ", ".join(f"{sum(s.state == k for s in states)} {k}" for k in STATES)
+    where = ("no lock file" if lock.path is None else
+             f"lock file {lock.path} ({len(lock.datasets)} datasets recorded)" if lock.exists else
+             f"lock file {lock.path} not written yet (the first `cellplateau fetch` writes it)")
+    console.print(f"evaluation datasets: {tally}; {where}", highlight=False)
+
+
+@app.command()
+def fetch(
+    spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")],
+    dataset: Annotated[Optional[list[str]], typer.Option(help="only this dataset (repeatable)")] = None,
+    progress: Annotated[bool, typer.Option(help="show download progress")] = True,
+) -> None:
+    """Download every missing evaluation dataset, build the declared ones, and verify all against SPEC.lock."""
+    from cellplateau.evaluation.fetch import fetch_all
+
+    spec = _load(spec_path)
+    chosen = list(spec.evaluation.datasets)
+    if dataset:
+        unknown = sorted(set(dataset) - {d.name for d in chosen})
+        if unknown:
+            _fail(f"--dataset {unknown}: not in the spec; datasets are {[d.name for d in chosen]}")
+        chosen = [d for d in chosen if d.name in dataset]
+    lock = _read_lock(spec)
+    done = _guard(fetch_all, chosen, lock, progress=progress, log=lambda m: console.print(m, highlight=False))
+    for name, action in done.items():
+        console.print(f"{name}: {action}", highlight=False)
+    console.print(f"lock file: {lock.path}", highlight=False)
+
+
+
 @app.command()
 def run(
     spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")],
@@ -207,6 +321,8 @@ def run(
                      retry_failed=retry_failed)
     console.print(f"computed {len(summary.computed)} units, {summary.skipped} already done, "
                   f"{summary.seconds:.1f} s")
+    if summary.fault:
+        _fail(summary.fault, code=1)
     if summary.failed:
         err.print(f"[bold red]{len(summary.failed)} units failed[/] (tracebacks: cellplateau status "
                   f"{spec_path}; retry: cellplateau run {spec_path} --retry-failed)", highlight=False)
@@ -233,7 +349,36 @@ def status(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")])
         table.add_row(stage, *(str(by_state[s]) for s in UNIT_STATES))
     console.print(table)
     for f in failures:
-        console.print(f"failed: {f['label']} ({f['attempts']} attempts, {f['where']}): {f['error']}", highlight=False)
+        if f["where"] == "verify":
+            console.print(f"damaged (the next run recomputes it): {f['label']}: {f['error']}", highlight=False)
+        else:
+            console.print(f"failed: {f['label']} ({f['attempts']} attempts, {f['where']}): {f['error']}",
+                          highlight=False)
+
+
+@app.command()
+def verify(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -> None:
+    """Checksum the corpus store and every artifact of the study; report per stage (exit 1 if anything is
+    damaged: `run` recomputes damaged artifacts; a damaged corpus must be rebuilt)."""
+    from cellplateau.runner.execute import verify_study
+
+    spec = _load(spec_path)
+    corpus, stages = _guard(verify_study, spec)
+    console.print(f"corpus {spec.corpus.path}: {corpus}", highlight=False)
+    table = Table(title=f"study {spec.name}: artifacts")
+    for col in ("stage", "units", "verified", "no record (sound)", "damaged", "not computed"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for stage, rep in stages.items():
+        table.add_row(stage, str(rep.units), str(rep.verified), str(rep.legacy), str(len(rep.damaged)),
+                      str(rep.pending))
+    console.print(table)
+    damaged = [line for rep in stages.values() for line in rep.damaged]
+    for line in damaged:
+        console.print(f"damaged: {line}", highlight=False)
+    if damaged:
+        err.print(f"{len(damaged)} damaged artifacts: `cellplateau run {spec_path}` recomputes them",
+                  highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -242,7 +387,6 @@ def report(
     compare: Annotated[Optional[Path], typer.Option(help="a second study's spec to compare against")] = None,
 ) -> None:
     """Rebuild the report from the results table alone (optionally side by side with a second study)."""
-    import pandas as pd
 
     from cellplateau.report.html import write_comparison, write_report
     from cellplateau.runner.context import StudyContext
@@ -251,13 +395,24 @@ def report(
     for ctx in ctxs:
         if not ctx.layout.results.exists():
             _fail(f"{ctx.layout.results}: no results table; run the study {ctx.spec.name!r} first")
-    tables = [pd.read_parquet(ctx.layout.results) for ctx in ctxs]
+    tables = [_guard(_read_results, ctx.layout.results) for ctx in ctxs]
     if compare is None:
-        path = write_report(ctxs[0], tables[0], progress=True)
+        path = _guard(write_report, ctxs[0], tables[0], progress=True)
     else:
-        path = write_comparison(ctxs[0], ctxs[1], tables[0], tables[1])
+        path = _guard(write_comparison, ctxs[0], ctxs[1], tables[0], tables[1])
     _print_glance(Path(path).parent, ctxs[0].spec.name)
     console.print(f"report: {path}")
+
+
+def _read_results(path: Path):
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(path)
+    except (ValueError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise
+        _fail(f"{path}: the results table cannot be read ({exc}); `cellplateau run` rebuilds it")
 
 
 def _print_glance(report_dir: Path, name: str) -> None:
@@ -267,6 +422,38 @@ def _print_glance(report_dir: Path, name: str) -> None:
     tables = read_tables(report_dir)
     if tables is not None and not tables["saturation"].empty:
         console.print(to_rich(tables, title=f"{name}: the answer at a glance"))
+
+
+@app.command("spec-schema")
+def spec_schema(
+    json_out: Annotated[bool, typer.Option("--json", help="print the JSON schema instead of the field list")] = False,
+    plugin: Annotated[Optional[list[str]], typer.Option(help="a plug-in module (dotted name or .py file) whose "
+                                                        "families, strategies or tasks to include; repeatable")] = None,
+    spec_path: Annotated[Optional[Path], typer.Option("--spec", help="include the plug-ins this spec lists")] = None,
+) -> None:
+    """Every field of the study spec with its type, default and description (built-ins and plug-ins alike),
+    or its JSON schema (--json)."""
+    import json
+
+    import yaml
+
+    from cellplateau import spec_schema as schema
+    from cellplateau.spec import SpecError
+
+    plugins = list(plugin or [])
+    if spec_path is not None:
+        try:
+            raw = yaml.safe_load(spec_path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            _fail(f"{spec_path}: cannot be read as a YAML spec ({exc})")
+        base = spec_path.resolve().parent
+        plugins += [str(base / p) if str(p).endswith(".py") and not Path(p).is_absolute() else p
+                    for p in (raw.get("plugins") or [])]
+    try:
+        out = json.dumps(schema.json_schema(plugins), indent=2) if json_out else schema.text(plugins)
+    except SpecError as exc:
+        _fail(str(exc))
+    typer.echo(out)
 
 
 @app.command()

@@ -61,6 +61,9 @@ def test_overlap_on_real_files_is_found_excluded_and_recorded(real_corpus, kang_
     assert any("300 corpus cells are evaluation cells" in w for w in plan.warnings)
     unit = next(u for u in plan.units["subset"] if u.params["fraction"] == 1.0)
     assert unit.params["exclude"]["n"] == 300 and unit.params["exclude"]["datasets"]["kang_cut"] == 300
+    from cellplateau.runner.overlap import save_excluded
+
+    save_excluded(ctx, plan)                       # what `run` does once the plan is accepted
     run_unit(ctx, unit)
     subset = load_subset(ctx.layout.subset(unit.key))
     assert len(subset.indices) == ctx.store.n_cells - 300

@@ -1,7 +1,8 @@
 """Run a plan stage by stage on an executor (local pool, Ray or SLURM), with retries and a progress bar.
 
-The study folder is the only state: a unit is done when its artifact exists, claimed while a claim
-file with a fresh heartbeat exists, failed while a failure record exists. Stages run in dependency
+The study folder is the only state: a unit is done when its outputs match its done record (sizes and
+checksums, ``runner/verify.py``), claimed while a claim file with a fresh heartbeat exists, failed while a
+failure record exists. Stages run in dependency
 order (subsets -> trainings -> evaluations -> results and report); units of a stage run in parallel.
 """
 
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cellplateau._io import clean_stale_temporaries
-from cellplateau.runner import claims
+from cellplateau.runner import claims, verify
 from cellplateau.runner.context import StudyContext
 from cellplateau.runner.plan import Plan, build_plan
 from cellplateau.runner.units import STAGES, Unit
@@ -26,6 +27,7 @@ class RunSummary:
     skipped: int
     seconds: float
     failed: dict[str, str] = field(default_factory=dict)     # unit label -> last error
+    fault: str = ""      # a machine fault (disk full, permission) that stopped the run, in one line
 
 
 def _run_stage(ex, ctx: StudyContext, stage: str, units: list[Unit],
@@ -48,6 +50,10 @@ def _run_stage(ex, ctx: StudyContext, stage: str, units: list[Unit],
                 again.append(unit)
                 continue
             progressed = True
+            if out.fault:                       # disk full, permission: a retry cannot help; stop the stage
+                failed[unit.key] = out.fault
+                on_outcome(unit, out)
+                return failed
             if out.status == "crashed":         # the worker died: it could not record the attempt itself
                 out.attempts = claims.record_failure(ctx.layout.failure(unit.key), error=out.error,
                                                      label=unit.label, where=out.where)
@@ -80,14 +86,16 @@ def ensure_corpus(spec: StudySpec, *, log: Callable[[str], None] = print) -> Non
                                      n_datasets=sim.n_datasets, eval_cells=sim.eval_cells, seed=sim.seed))
 
 
-def ensure_datasets(spec: StudySpec, *, log: Callable[[str], None] = print) -> None:
-    """Download the evaluation datasets that have a recipe and are missing (checksum verified)."""
-    from cellplateau.evaluation.sources import fetch
+def ensure_datasets(spec: StudySpec, *, log: Callable[[str], None] = print, progress: bool = False) -> None:
+    """Download the evaluation datasets that have a recipe and are missing, and verify every dataset whose
+    checksum the spec or the lock file (``SPEC.lock``) holds; a first download records its checksum there."""
+    from cellplateau.evaluation.fetch import fetch_dataset
+    from cellplateau.evaluation.lockfile import Lock
 
+    lock = Lock.read(spec.lock_file)
     for ds in spec.evaluation.datasets:
-        if ds.source is not None and not ds.path.exists():
-            log(f"downloading evaluation dataset {ds.name!r} from {ds.source.resolved_url()} to {ds.path}")
-            fetch(ds.source, ds.path, name=ds.name)
+        if ds.source is not None or lock.entry(ds.name):
+            fetch_dataset(ds, lock, progress=progress, log=log)
 
 
 def _clean_temporaries(ctx: StudyContext) -> None:
@@ -100,17 +108,44 @@ def _clean_temporaries(ctx: StudyContext) -> None:
         return claims.claim_state(ctx.layout.claim(key), lease_s=ctx.spec.execution.lease_s) == "running"
 
     clean_stale_temporaries(ctx.layout.artifacts, keep=live)
+    # a report folder being written by a killed run (one written right now by another run is minutes old at most)
+    import shutil
+
+    for tmp in ctx.layout.root.glob(f".{ctx.layout.report_dir.name}.*.tmp"):
+        if time.time() - tmp.stat().st_mtime > 600:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _outstanding(ctx: StudyContext, plan: Plan, log: Callable[[str], None]) -> list[Unit]:
+    """The units to compute: every output is checksummed once (per run); a damaged unit is named in one line
+    and its outputs removed so it is recomputed; a unit finished before done records existed is adopted."""
+    _, checks = verify.check_plan(ctx, plan, deep=True)
+    lease_s = ctx.spec.execution.lease_s
+    todo = []
+    for unit in plan.all_units():
+        state = checks[unit.key].state
+        if state in ("done", "legacy"):
+            if state == "legacy":
+                verify.adopt(ctx, unit)
+            continue
+        if state == "damaged" and claims.claim_state(ctx.layout.claim(unit.key), lease_s=lease_s) != "running":
+            log(f"{unit.label}: {checks[unit.key].problem}: recomputing")
+            verify.discard(ctx, unit)
+        todo.append(unit)
+    return todo
 
 
 def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], None] = print,
-              executor: str | None = None, retry_failed: bool = False) -> RunSummary:
+              executor: str | None = None, retry_failed: bool = False,
+              stages: tuple[str, ...] | None = None) -> RunSummary:
     """Execute every unit that is not done yet; then rebuild the results table and the report.
 
     ``executor`` overrides ``execution.executor``; ``retry_failed`` clears the failure records of
     units that used up their retries. Units that still fail (and the units depending on them) are
-    returned in ``RunSummary.failed``; the report is then not rebuilt.
+    returned in ``RunSummary.failed``; the report is then not rebuilt. ``stages``: run only these stages
+    (e.g. ``("sketch_embedding", "subset")`` for ``export-subsets``), without the results and the report.
     """
-    from cellplateau._io import atomic_write_text
+    from cellplateau._io import write_if_changed
     from cellplateau._progress import progress as progress_bar
     from cellplateau.report.html import write_report
     from cellplateau.runner.aggregate import build_results
@@ -118,20 +153,24 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
 
     t_start = time.perf_counter()
     ensure_corpus(spec, log=log)
-    ensure_datasets(spec, log=log)
+    ensure_datasets(spec, log=log, progress=progress)
     ctx = StudyContext(spec)
+    log(f"corpus {ctx.store.path}: {verify.check_corpus(ctx)}")
+    plan = build_plan(ctx)               # a spec the plan refuses writes nothing
     _clean_temporaries(ctx)
     ctx.layout.root.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(ctx.layout.root / "spec.resolved.json", spec.model_dump_json(indent=2))
-    plan = build_plan(ctx)
+    write_if_changed(ctx.layout.root / "spec.resolved.json", spec.model_dump_json(indent=2))
     from cellplateau.runner.budgets import budget_table, budget_warnings
+    from cellplateau.runner.overlap import save_excluded
 
+    save_excluded(ctx, plan)
     for line in budget_warnings(budget_table(ctx)) + plan.warnings:
         log(f"warning: {line}")
-    todo = [u for u in plan.all_units() if not u.done(ctx)]
+    todo = [u for u in _outstanding(ctx, plan, log) if stages is None or u.kind in stages]
     skipped = len(plan.all_units()) - len(todo)
     computed: list[str] = []
     failed: dict[str, str] = {}
+    faults: list[str] = []
     limit = spec.execution.max_retries
     ex = EXECUTORS[executor or spec.execution.executor](spec) if todo else None
     try:
@@ -159,6 +198,8 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
                     bar.fail(blocked, note="blocked by earlier failures")
 
                 def on_outcome(unit: Unit, out: Outcome, bar=bar) -> None:
+                    if out.fault:
+                        faults.append(f"{out.fault} (unit {unit.label})")
                     if out.status in ("failed", "crashed"):
                         bar.fail(note=unit.label)
                         return
@@ -167,13 +208,15 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
                     bar.advance(note=unit.label)
 
                 failed.update(_run_stage(ex, ctx, stage, ready, on_outcome, log))
+            if faults:          # disk full, permission: later stages cannot succeed either
+                break
     finally:
         if ex is not None:
             ex.close()
     labels = {u.key: u.label for u in plan.all_units()}
-    if failed:
+    if failed or stages is not None:
         return RunSummary(computed, skipped, time.perf_counter() - t_start,
-                          {labels[k]: err for k, err in failed.items()})
+                          {labels[k]: err for k, err in failed.items()}, faults[0] if faults else "")
     table = build_results(ctx, plan)
     write_report(ctx, table, progress=progress)
     return RunSummary(computed, skipped, time.perf_counter() - t_start)
@@ -182,6 +225,7 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
 def planned(spec: StudySpec) -> tuple[StudyContext, Plan]:
     """The study's context (a corpus not built yet may stand in by its expected size) and its plan."""
     ctx = StudyContext(spec, planning=True)
+    verify.check_corpus(ctx)
     return ctx, build_plan(ctx)
 
 
@@ -192,11 +236,20 @@ def plan_summary(spec: StudySpec, built: tuple[StudyContext, Plan] | None = None
 
 
 def plan_counts(spec: StudySpec, built: tuple[StudyContext, Plan] | None = None) -> dict:
-    """Pretrainings and evaluations of the plan, untrained controls counted apart, and the evaluation
-    datasets not on disk yet."""
+    """Pretrainings and evaluations of the plan, untrained controls counted apart, the evaluation datasets not
+    on disk yet, and the files trainings still to run need but do not find (imported checkpoints)."""
+    from cellplateau.models import FAMILIES
+
     ctx, plan = built or planned(spec)
     controls = {u.key for u in plan.units["train"] if u.params.get("control")}
     evals = plan.units["evaluate"]
+    subsets = {u.key: u.params for u in plan.units["subset"]}
+    missing_inputs: list[str] = []
+    for u in plan.units["train"]:
+        if u.key not in controls and not u.done(ctx):
+            family = FAMILIES[u.params["family"]]
+            model = family.model(family.config.model_validate(u.params["config"]))
+            missing_inputs += model.missing_inputs(subsets[u.params["subset_key"]])
     return {
         "pretrainings": len(plan.units["train"]) - len(controls), "controls": len(controls),
         "evaluations": sum(u.params["model_key"] not in controls for u in evals),
@@ -204,33 +257,58 @@ def plan_counts(spec: StudySpec, built: tuple[StudyContext, Plan] | None = None)
         "baselines": len(plan.units["baseline"]),
         "corpus_planned": ctx.corpus_planned,
         "missing_datasets": [str(d.path) for d in spec.evaluation.datasets if not d.path.exists()],
+        "missing_inputs": missing_inputs,
     }
 
 
-UNIT_STATES = ("done", "running", "failed", "pending")
+UNIT_STATES = ("done", "running", "failed", "damaged", "pending")
 
 
-def unit_state(ctx: StudyContext, unit: Unit) -> str:
-    """``done`` (artifact present), ``running`` (a live claim), ``failed`` (a failure record), else ``pending``."""
-    if unit.done(ctx):
+def unit_state(ctx: StudyContext, unit: Unit, check: verify.UnitCheck | None = None) -> str:
+    """``done`` (outputs verified), ``running`` (a live claim), ``failed`` (a failure record), ``damaged`` (an
+    output missing or altered since it was written: the next run recomputes it), else ``pending``."""
+    check = check or verify.check_unit(ctx, unit)
+    if check.state in ("done", "legacy"):
         return "done"
     if claims.claim_state(ctx.layout.claim(unit.key), lease_s=ctx.spec.execution.lease_s) == "running":
         return "running"
-    return "failed" if ctx.layout.failure(unit.key).exists() else "pending"
+    if ctx.layout.failure(unit.key).exists():
+        return "failed"
+    return "damaged" if check.state == "damaged" else "pending"
 
 
 def study_status(spec: StudySpec) -> tuple[dict[str, dict[str, int]], list[dict]]:
-    """Counts of unit states per stage, and the failure records (label, attempts, last error line)."""
+    """Counts of unit states per stage, and the failure records (label, attempts, last error line); a damaged
+    unit is listed with ``where: "verify"`` and the damaged file as its error."""
     ctx = StudyContext(spec)
+    verify.check_corpus(ctx)
     plan: Plan = build_plan(ctx)
     counts = {stage: dict.fromkeys(UNIT_STATES, 0) for stage in STAGES}
     failures = []
     for unit in plan.all_units():
-        state = unit_state(ctx, unit)
+        check = verify.check_unit(ctx, unit)
+        state = unit_state(ctx, unit, check)
         counts[unit.kind][state] += 1
         if state == "failed":
             rec = claims.read_json(ctx.layout.failure(unit.key)) or {}
             lines = [x for x in rec.get("error", "").strip().splitlines() if x.strip()]
             failures.append({"label": unit.label, "attempts": rec.get("attempts", 0), "where": rec.get("where", ""),
                              "error": lines[-1] if lines else ""})
+        elif state == "damaged":
+            failures.append({"label": unit.label, "attempts": 0, "where": "verify", "error": check.problem})
     return counts, failures
+
+
+def damaged_units(built: tuple[StudyContext, Plan]) -> list[str]:
+    """``"label: file problem"`` for every unit of a :func:`planned` study whose outputs are damaged."""
+    ctx, plan = built
+    return [f"{u.label}: {c.problem}" for u in plan.all_units() if (c := verify.check_unit(ctx, u)).state == "damaged"]
+
+
+def verify_study(spec: StudySpec) -> tuple[str, dict[str, verify.StageReport]]:
+    """``cellplateau verify``: checksum the corpus store and every output of the study; writes nothing but the
+    corpus's verification stamp. Returns what the corpus check did and a report per stage."""
+    ctx = StudyContext(spec, planning=True)
+    corpus = verify.check_corpus(ctx, force=True)
+    stages, _ = verify.check_plan(ctx, build_plan(ctx), deep=True)
+    return corpus, stages

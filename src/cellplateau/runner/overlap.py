@@ -22,6 +22,7 @@ class StudyOverlap:
 
     per_dataset: dict[str, dict] = field(default_factory=dict)
     n_excluded: int = 0
+    excluded: np.ndarray | None = None
     excluded_key: str | None = None
     warnings: list[str] = field(default_factory=list)
 
@@ -59,10 +60,11 @@ def study_overlap(ctx: StudyContext, signatures: dict[str, dict]) -> StudyOverla
             found = ov.corpus_rows
             rec = {"n_cells": ov.n_cells, "share": ov.n_cells / max(data.n_cells, 1), "by_counts": ov.by_counts,
                    "by_id": ov.by_id, "corpus_rows": int(len(found)), "n_eval_cells": data.n_cells}
-            buf = io.BytesIO()
-            np.save(buf, found)
-            atomic_write_bytes(cache.with_suffix(".npy"), buf.getvalue())
-            atomic_write_json(cache, rec)
+            if ctx.layout.root.exists():        # a plan the study refuses writes nothing: cache only once it runs
+                buf = io.BytesIO()
+                np.save(buf, found)
+                atomic_write_bytes(cache.with_suffix(".npy"), buf.getvalue())
+                atomic_write_json(cache, rec)
         out.per_dataset[ds.name] = rec
         if rec["n_cells"]:
             rows.append(found)
@@ -82,11 +84,21 @@ def study_overlap(ctx: StudyContext, signatures: dict[str, dict]) -> StudyOverla
     excluded = np.unique(np.concatenate(rows)).astype(np.int64)
     out.n_excluded = int(len(excluded))
     out.excluded_key = stable_hash(["excluded", ctx.store.fingerprint, excluded.tolist()])
-    path = excluded_rows_path(ctx, out.excluded_key)
-    if not path.exists():
-        buf = io.BytesIO()
-        np.save(buf, excluded)
-        atomic_write_bytes(path, buf.getvalue())
+    out.excluded = excluded
     out.warnings.append(f"{out.n_excluded:,} corpus cells are evaluation cells and leave the selection pool "
                         f"(on_overlap: exclude): {text}")
     return out
+
+
+def save_excluded(ctx: StudyContext, plan) -> None:
+    """Write the plan's excluded corpus rows where the subset units read them (``run`` does, once the plan is
+    accepted)."""
+    import io
+
+    if plan.excluded_rows is None or not plan.excluded_key:
+        return
+    path = excluded_rows_path(ctx, plan.excluded_key)
+    if not path.exists():
+        buf = io.BytesIO()
+        np.save(buf, plan.excluded_rows)
+        atomic_write_bytes(path, buf.getvalue())

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from cellplateau._hashing import derive_seed
 from cellplateau.models import FAMILIES
 from cellplateau.runner.context import StudyContext
 from cellplateau.runner.units import ALL_CELLS, STAGES, Unit, unit_key
 from cellplateau.selection import STRATEGIES
-from cellplateau.spec import StudySpec, family_label
+from cellplateau.spec import StudySpec, family_label, strategy_label
 
 
 class PlanError(ValueError):
@@ -36,6 +38,8 @@ class Plan:
     diversity: dict[str, str] = field(default_factory=dict)     # subset key -> diversity unit key
     overlap: dict[str, dict] = field(default_factory=dict)       # dataset -> evaluation cells found in the corpus
     warnings: list[str] = field(default_factory=list)            # plan-time warnings for the user
+    excluded_rows: np.ndarray | None = None                      # corpus rows that are evaluation cells (exclude)
+    excluded_key: str | None = None
 
     def all_units(self) -> list[Unit]:
         return [u for s in STAGES for u in self.units[s]]
@@ -51,12 +55,12 @@ def _file_signature(ds, *, allow_missing: bool = False) -> dict:
     size and modification time (a replaced file invalidates its units)."""
     import os
 
-    if ds.source is not None:
+    if ds.source is not None and ds.source.sha256:
         return {"sha256": ds.source.sha256}
     try:
         st = os.stat(ds.path)
     except FileNotFoundError:
-        if allow_missing:
+        if allow_missing or ds.source is not None:      # downloaded by `fetch` / `run` before the work starts
             return {"missing": str(ds.path)}
         raise PlanError(f"evaluation dataset {ds.name!r}: file not found: {ds.path}") from None
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
@@ -85,6 +89,20 @@ def check_datasets(ctx: StudyContext) -> dict[str, float]:
     return out
 
 
+def check_fractions(spec: StudySpec, n_cells: int) -> None:
+    """Refuse a subset fraction that leaves fewer than 2 training cells after the validation split."""
+    from cellplateau.selection.subset import n_validation, subset_size
+
+    vf = spec.selection.val_fraction
+    for f in spec.selection.fractions:
+        n = subset_size(n_cells, f)
+        n_train = n - n_validation(n, vf)
+        if n_train < 2:
+            raise PlanError(f"selection.fractions: {f:g} of the corpus's {n_cells:,} cells is {n} cells, leaving "
+                            f"{n_train} training cells after the validation split (val_fraction {vf:g}); a model "
+                            "needs at least 2: raise the fraction")
+
+
 def _fmt_fraction(f: float) -> str:
     return f"{f:g}"
 
@@ -94,6 +112,7 @@ def build_plan(ctx: StudyContext) -> Plan:
     spec: StudySpec = ctx.spec
     fp = ctx.store.fingerprint
     plan = Plan()
+    check_fractions(spec, ctx.store.n_cells)
     for fam in spec.families:
         check = FAMILIES[fam.name].check
         if check is not None:
@@ -111,6 +130,7 @@ def build_plan(ctx: StudyContext) -> Plan:
     except ValueError as exc:
         raise PlanError(str(exc)) from None
     plan.overlap, plan.warnings = overlap.per_dataset, list(overlap.warnings)
+    plan.excluded_rows, plan.excluded_key = overlap.excluded, overlap.excluded_key
     exclude = ({"key": overlap.excluded_key, "n": overlap.n_excluded,
                 "datasets": {n: r["n_cells"] for n, r in overlap.per_dataset.items()}}
                if overlap.excluded_key else None)
@@ -121,7 +141,7 @@ def build_plan(ctx: StudyContext) -> Plan:
             params = {"n_pcs": s.n_pcs, "n_hvg": s.n_hvg, "pca_sample": s.pca_sample,
                       "seed": derive_seed(spec.seed, "sketch-embedding")}
             key = unit_key("sketch_embedding", fp, params)
-            embed_keys[s.name] = key
+            embed_keys[strategy_label(s)] = key
             plan.add(Unit("sketch_embedding", key, f"PC embedding ({s.n_pcs} PCs)", params))
     if sel.diversity and not embed_keys:
         params = {"n_pcs": 50, "n_hvg": 2000, "pca_sample": 50_000, "seed": derive_seed(spec.seed, "sketch-embedding")}
@@ -133,28 +153,31 @@ def build_plan(ctx: StudyContext) -> Plan:
         for f in sel.fractions:
             for r in range(sel.replicates):
                 name = ALL_CELLS if f == 1.0 else s.name
+                curve = strategy_label(s)
                 config = {} if f == 1.0 else s.model_dump(mode="json")
                 seed = derive_seed(spec.seed, "subset", name, f, r)
                 params = {"strategy": name, "config": config, "fraction": f, "replicate": r, "seed": seed,
                           "split_seed": derive_seed(spec.seed, "split", name, f, r),
                           "val_fraction": sel.val_fraction, "label_key": label_key,
-                          "embedding_key": embed_keys.get(s.name) if f != 1.0 else None}
+                          "embedding_key": embed_keys.get(curve) if f != 1.0 else None}
                 if exclude:             # evaluation cells leave the pool (absent otherwise: keys unchanged)
                     params["exclude"] = exclude
                 key = unit_key("subset", fp, params)
                 deps = (params["embedding_key"],) if params["embedding_key"] else ()
-                plan.add(Unit("subset", key, f"subset {name} {_fmt_fraction(f)} r{r}", params, deps))
-                plan.subset_refs.append(SubsetRef(s.name, f, r, key))
+                shown = ALL_CELLS if f == 1.0 else curve
+                plan.add(Unit("subset", key, f"subset {shown} {_fmt_fraction(f)} r{r}", params, deps))
+                plan.subset_refs.append(SubsetRef(curve, f, r, key))
                 if sel.diversity:
                     dparams = {"subset_key": key, "embedding_key": diversity_embedding, "label_key": label_key,
                                "seed": derive_seed(spec.seed, "diversity", name, f, r)}
                     dkey = unit_key("diversity", dparams)
                     plan.diversity[key] = dkey
-                    plan.add(Unit("diversity", dkey, f"diversity {name} {_fmt_fraction(f)} r{r}", dparams,
+                    plan.add(Unit("diversity", dkey, f"diversity {shown} {_fmt_fraction(f)} r{r}", dparams,
                                   (key, diversity_embedding)))
     for fam in spec.families:
         label = family_label(fam)
-        for r in range(sel.replicates if spec.controls else 0):
+        has_control = FAMILIES[fam.name].model(fam).has_control()
+        for r in range(sel.replicates if spec.controls and has_control else 0):
             params = {"family": fam.name, "config": fam.model_dump(mode="json"), "subset_key": None,
                       "control": True, "seed": derive_seed(spec.seed, "train", label, r)}
             key = unit_key("train", fp, params)

@@ -1,12 +1,14 @@
 """Units of work. Each is keyed by a hash of its inputs and writes its artifact atomically.
 
-A unit is *done* when its artifact exists; re-running a finished study therefore does nothing, and
-a study killed mid-way recomputes only the units whose artifacts are missing.
+A unit is *done* when its outputs match its done record (sizes and checksums, see ``runner/verify.py``);
+re-running a finished study therefore does nothing, and a study killed mid-way, or with a damaged output,
+recomputes only the units whose outputs are missing or damaged.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,8 +38,9 @@ class Unit:
                 "train": lay.model, "evaluate": lay.evaluation, "baseline": lay.evaluation}[self.kind](self.key)
 
     def done(self, ctx: StudyContext) -> bool:
-        p = self.path(ctx)
-        return p.exists() if p.suffix in (".parquet", ".json") else (p / "DONE").exists()
+        from cellplateau.runner.verify import unit_done
+
+        return unit_done(ctx, self)
 
 
 # ---------------------------------------------------------------- sketch embedding
@@ -91,6 +94,7 @@ def run_subset(ctx: StudyContext, unit: Unit) -> None:
         pool = np.setdiff1d(np.arange(store.n_cells, dtype=np.int64), excluded)
     n = subset_size(store.n_cells if pool is None else len(pool), p["fraction"])
     t0 = time.perf_counter()
+    described = {}
     if p["strategy"] == ALL_CELLS:
         indices = np.arange(store.n_cells, dtype=np.int64) if pool is None else pool
     else:
@@ -100,10 +104,15 @@ def run_subset(ctx: StudyContext, unit: Unit) -> None:
         if strategy.needs_embedding:
             embedding = np.load(ctx.layout.sketch_embedding(p["embedding_key"]) / "embedding.npy", mmap_mode="r")
         obs = store.obs
-        if pool is not None:
+        if pool is not None:                        # selection runs on the pool; indices map back to corpus rows
             obs = obs.iloc[pool].reset_index(drop=True)
             embedding = None if embedding is None else np.asarray(embedding[pool])
-        indices = strategy.select(SelectionContext(obs, embedding), n, config, np.random.default_rng(p["seed"]))
+        sctx = SelectionContext(obs, embedding)
+        if strategy.pool_size is not None:          # the fraction refers to part of the corpus (spike-in: the base)
+            n = subset_size(strategy.pool_size(sctx, config), p["fraction"])
+        indices = strategy.select(sctx, n, config, np.random.default_rng(p["seed"]))
+        if strategy.describe is not None:
+            described = {"selection": strategy.describe(sctx, indices, config)}
         if pool is not None:
             indices = pool[indices]
     select_s = time.perf_counter() - t0
@@ -114,7 +123,7 @@ def run_subset(ctx: StudyContext, unit: Unit) -> None:
         comp = composition(store.obs[label_key].astype(str).to_numpy(), indices)
     manifest = {**p, "corpus_fingerprint": store.fingerprint, "composition": comp, "select_time_s": select_s,
                 "on_overlap": ctx.spec.evaluation.on_overlap,
-                "excluded_eval_cells": int(p["exclude"]["n"]) if p.get("exclude") else 0}
+                "excluded_eval_cells": int(p["exclude"]["n"]) if p.get("exclude") else 0, **described}
     path = unit.path(ctx)
     write_subset(path, indices, is_val, manifest)
     (path / "DONE").touch()
@@ -155,15 +164,21 @@ def run_train(ctx: StudyContext, unit: Unit) -> None:
     family = FAMILIES[p["family"]]
     model = family.model(family.config.model_validate(p["config"]))
     if p.get("control"):
-        model.untrained_control(ctx.store.n_genes, seed=p["seed"])
+        model.untrained_control(ctx.store.n_genes, seed=p["seed"], store=ctx.store)
         path = model.save(unit.path(ctx), extra={"unit": p, "spec_hash": ctx.spec.spec_hash()})
         (path / "DONE").touch()
         return
     subset = load_subset(ctx.layout.subset(p["subset_key"]))
     device = resolve_device(ctx.spec.execution.device, family.device_kinds)
-    model.fit(TrainingData(ctx.store, subset.train, subset.val), seed=p["seed"], device=device)
-    path = model.save(unit.path(ctx), extra={"unit": p, "subset_manifest": subset.manifest,
-                                             "spec_hash": ctx.spec.spec_hash()})
+    final = unit.path(ctx)
+    workdir = final.with_name(f".{unit.key}.work.tmp")     # a killed worker's leftover is cleaned like any temporary
+    try:
+        model.fit(TrainingData(ctx.store, subset.train, subset.val, subset.manifest, workdir), seed=p["seed"],
+                  device=device)
+        path = model.save(final, extra={"unit": p, "subset_manifest": subset.manifest,
+                                        "spec_hash": ctx.spec.spec_hash()})
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     (path / "DONE").touch()
 
 
