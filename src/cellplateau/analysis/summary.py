@@ -86,6 +86,8 @@ FIT_PER_MODEL = ("converged", "cells_seen", "epochs", "n_params")
 def _fit_per_model(results: pd.DataFrame) -> pd.DataFrame:
     """``converged``, ``cells_seen``, ``epochs``, ``n_params`` per trained model (rows: model_key)."""
     fit = results[(results["task"] == "pretraining") & results["metric"].isin(FIT_PER_MODEL)]
+    if fit.empty or "model_key" not in fit.columns:
+        return pd.DataFrame(columns=list(FIT_PER_MODEL), dtype=float)
     wide = fit.pivot_table(index="model_key", columns="metric", values="value", aggfunc="first", dropna=False)
     return wide.reindex(columns=list(FIT_PER_MODEL))
 
@@ -117,6 +119,8 @@ def attribution_table(results: pd.DataFrame, metric_for_task: dict[str, str] = H
     if r.empty:
         return pd.DataFrame(columns=[*CURVE_KEYS, "attribution", "attribution_evidence", "budget_policy",
                                      "holds_constant"])
+    if "model_key" not in r.columns:             # a table without training records: nothing known about them
+        r = r.assign(model_key=[f"run{i}" for i in range(len(r))])
     fit = _fit_per_model(results)
     ctl, best_base = _reference_scores(results, metric_for_task)
     means = r.groupby([*CURVE_KEYS, "fraction"], observed=True)["value"].mean()
