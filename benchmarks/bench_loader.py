@@ -259,9 +259,12 @@ def main() -> None:
     for name, v, mix in results:
         lines.append(f"| {name} | {v:,.0f} | {mix['entropy_block']:.2f} ({mix['ratio']:.2f}) |")
     lines.append(f"\nBest block-shuffled ours / best scDataset: **{best_ours / best_sc:.1f}x**.")
+    full = next(v for n, v, _ in results if n.startswith("cellplateau") and "block 1," in n)
+    b64 = next(v for n, v, _ in results if n.startswith("cellplateau") and "block 64," in n)
+    lines += ["", "| peer | ours block 1 (full shuffle, mixing 1.00) / peer | ours block 64 / peer |", "|---|---|---|"]
     for name, v, _ in results:
         if not name.startswith("cellplateau"):
-            lines.append(f"- ours (best block-shuffled) / {name.split(' (')[0]}: {best_ours / v:.1f}x")
+            lines.append(f"| {name} | {full / v:.1f}x | {b64 / v:.1f}x |")
     publish(lines, args.out)
 
 
