@@ -71,7 +71,10 @@ class SelectionSpec(BaseModel):
     fractions: list[float] = Field(min_length=1, description="subset sizes as fractions of the corpus, in (0, 1]")
     replicates: int = Field(2, ge=1, description="seeds per (strategy, fraction)")
     val_fraction: float = Field(0.1, ge=0, lt=1, description="validation share inside each subset")
-    diversity: bool = Field(True, description="measure every subset's diversity (entropy, coverage, Vendi)")
+    diversity: bool = Field(True, description="measure every subset's diversity (entropy, coverage, Vendi, Gini, "
+                            "Hausdorff)")
+    hausdorff_sample: int = Field(1000, ge=0, description="corpus cells (seeded sample) the Hausdorff distance from "
+                                  "the corpus to each subset is estimated on (0: not measured)")
 
     @field_validator("fractions")
     @classmethod

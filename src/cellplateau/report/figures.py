@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-STRATEGY_COLORS = {"random": "#4c72b0", "celltype_reweighted": "#dd8452", "geometric_sketch": "#55a868"}
+STRATEGY_COLORS = {"random": "#4c72b0", "celltype_reweighted": "#dd8452", "geometric_sketch": "#55a868",
+                   "stratified": "#8172b3", "kcenter": "#937860"}
 BASELINE_STYLES = {"baseline:hvg_expression": ("#555555", "--"), "baseline:dataset_pca": ("#999999", ":"),
                    "baseline:majority_class": ("#c44e52", "-.")}
 
@@ -107,7 +108,8 @@ def composition_plot(comp: pd.DataFrame, metrics=("rare_cell_share", "rare_types
     return fig
 
 
-def diversity_plot(div: pd.DataFrame, metrics=("vendi_rbf", "inverse_simpson", "rare_types_covered")):
+def diversity_plot(div: pd.DataFrame, metrics=("vendi_rbf", "inverse_simpson", "rare_types_covered", "type_gini",
+                                               "hausdorff")):
     """Subset diversity vs fraction per strategy (mean over seeds)."""
     return composition_plot(div, metrics=metrics)
 

@@ -177,7 +177,10 @@ def render(results: pd.DataFrame, *, title: str, folder: Path | None = None, n_b
         parts.append("<h2>Diversity of the subsets</h2><p class='note'>Vendi score: RBF kernel on corpus PCs, "
                      "bandwidth fixed from a corpus sample (comparable across subsets, not capped by the number "
                      "of PCs); inverse Simpson: effective number of cell types; rare types: below 1 % of the "
-                     "corpus.</p>")
+                     "corpus; type Gini: inequality of the subset's type proportions over every corpus type (0 = "
+                     "even); Hausdorff: largest distance from a corpus cell to its nearest subset cell on the "
+                     "corpus PCs, estimated on a seeded corpus sample of hausdorff_sample cells (lower = the "
+                     "subset covers the corpus more closely).</p>")
         if not div.empty:
             parts.append(w.img(figures.diversity_plot(div), "diversity"))
             parts.append(w.table(div.pivot_table(index=["strategy", "fraction"], columns="metric",

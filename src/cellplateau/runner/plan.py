@@ -126,7 +126,8 @@ def build_plan(ctx: StudyContext) -> Plan:
                 plan.subset_refs.append(SubsetRef(s.name, f, r, key))
                 if sel.diversity:
                     dparams = {"subset_key": key, "embedding_key": diversity_embedding, "label_key": label_key,
-                               "seed": derive_seed(spec.seed, "diversity", name, f, r)}
+                               "seed": derive_seed(spec.seed, "diversity", name, f, r),
+                               "n_hausdorff": sel.hausdorff_sample}
                     dkey = unit_key("diversity", dparams)
                     plan.diversity[key] = dkey
                     plan.add(Unit("diversity", dkey, f"diversity {name} {_fmt_fraction(f)} r{r}", dparams,

@@ -116,7 +116,7 @@ def run_diversity(ctx: StudyContext, unit: Unit) -> None:
     subset = load_subset(ctx.layout.subset(p["subset_key"]))
     embedding = np.load(ctx.layout.sketch_embedding(p["embedding_key"]) / "embedding.npy", mmap_mode="r")
     metrics = subset_diversity(ctx.store.obs, subset.indices, label_key=p["label_key"], embedding=embedding,
-                               seed=p["seed"])
+                               seed=p["seed"], n_hausdorff=p.get("n_hausdorff", 0))
     atomic_write_json(unit.path(ctx), {"params": p, "metrics": metrics})
 
 

@@ -7,8 +7,10 @@ config; :data:`STRATEGIES` is the explicit registry the spec and the runner read
 from cellplateau.selection.base import Strategy
 from cellplateau.selection.celltype_reweighted import STRATEGY as _reweighted
 from cellplateau.selection.geometric_sketch import STRATEGY as _sketch
+from cellplateau.selection.kcenter import STRATEGY as _kcenter
 from cellplateau.selection.random import STRATEGY as _random
+from cellplateau.selection.stratified import STRATEGY as _stratified
 
-STRATEGIES: dict[str, Strategy] = {s.name: s for s in (_random, _reweighted, _sketch)}
+STRATEGIES: dict[str, Strategy] = {s.name: s for s in (_random, _reweighted, _sketch, _stratified, _kcenter)}
 
 __all__ = ["STRATEGIES", "Strategy"]
