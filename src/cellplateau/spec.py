@@ -95,6 +95,27 @@ class SelectionSpec(BaseModel):
         return v
 
 
+class QualitySpec(BaseModel):
+    """Measurement quality as a study axis: pretraining corpora at reduced sequencing depth."""
+
+    model_config = _frozen
+    depth: list[float] = Field(default_factory=lambda: [1.0], min_length=1, description="shares of each cell's "
+                               "UMIs kept by seeded binomial thinning (1.0 = the corpus as measured; must be "
+                               "listed), crossed with every subset and family")
+
+    @field_validator("depth")
+    @classmethod
+    def _depths(cls, v: list[float]) -> list[float]:
+        bad = [d for d in v if not 0 < d <= 1]
+        if bad:
+            raise ValueError(f"every depth must be in (0, 1]; got {bad}")
+        if len(set(v)) != len(v):
+            raise ValueError("depths must be distinct")
+        if 1.0 not in v:
+            raise ValueError("depth must include 1.0 (the corpus as measured: the reference of the depth law)")
+        return sorted(v, reverse=True)
+
+
 class EvaluationSpec(BaseModel):
     """Evaluation datasets (a registry of local or downloadable .h5ad files) and the tasks run on them."""
 
@@ -204,6 +225,7 @@ class StudySpec(BaseModel):
     families: list[FamilyConfig] = Field(min_length=1, description="model families to pretrain")
     evaluation: EvaluationSpec
     execution: ExecutionSpec = ExecutionSpec()
+    quality: QualitySpec = Field(QualitySpec(), description="sequencing-depth axis (binomial thinning on read)")
 
     controls: bool = Field(True, description="also evaluate every family untrained (the 'fraction 0' floor)")
 

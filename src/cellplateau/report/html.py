@@ -210,11 +210,48 @@ def render(results: pd.DataFrame, *, title: str, folder: Path | None = None, n_b
                      "B·P<sup>−b</sup> over pretraining cells N and parameters P; best allocation for a compute "
                      "budget C = 6·P·N (one pass), P within the sizes studied, N at most the corpus.</p>")
         parts.append(w.table(joint, "model_size_x_data_size", "{:.4g}"))
+    parts += depth_section(w, results, n_boot=n_boot)
     if not base.empty:
         parts.append("<h2>Baselines</h2>")
         parts.append(w.table(base, "baselines"))
     parts.append(f"<script>{SORT_JS}</script></body></html>")
     return "\n".join(parts)
+
+
+def depth_section(w: _Writer, results: pd.DataFrame, *, n_boot: int) -> list[str]:
+    """Sequencing depth (``quality.depth``): size x depth heatmaps, the logarithmic depth law beside the power
+    law in cells, and the answer at a fixed UMI budget. Empty when the study has one depth."""
+    from cellplateau.analysis import depth
+
+    if not depth.has_depth_axis(results):
+        return []
+    grid = depth.depth_grid(results)
+    law = depth.depth_law_table(results, n_boot=n_boot)
+    budget = depth.fixed_budget_table(grid)
+    parts = ["<h2>Sequencing depth</h2><p class='note'>Pretraining counts thinned binomially to a share of each "
+             "cell's UMIs (seeded per cell, applied as batches are read; evaluation data untouched). Depth law "
+             "(Gowri, Yin &amp; Klein 2025): S(d) = S<sub>1</sub> + b·ln d, Huber fit per subset size, slope "
+             "per doubling of depth with a 95 % bootstrap interval over seeds, AIC against a constant. The "
+             "power law in cells is fitted per depth in the sections above (models suffixed @depth).</p>"]
+    sentences = depth.budget_sentences(budget) if not budget.empty else []
+    if sentences:
+        parts.append("<ul class='overview'>" + "".join(f"<li>{html.escape(x)}</li>" for x in sentences) + "</ul>")
+    for (task, dataset), _ in grid.groupby(["task", "dataset"]):
+        parts.append(f"<h3>{html.escape(task)} — {html.escape(dataset)}</h3>")
+        parts.append(w.img(figures.depth_heatmap(grid, task=task, dataset=dataset), f"depth_{task}_{dataset}"))
+        if not law.empty:
+            parts.append(w.img(figures.depth_law_plot(grid, law, task=task, dataset=dataset),
+                               f"depth_law_{task}_{dataset}"))
+    if not law.empty:
+        parts.append("<h3>Depth law per subset size</h3>")
+        parts.append(w.table(law, "depth_law"))
+    if not budget.empty:
+        parts.append("<h3>Fixed UMI budget: more cells or deeper cells</h3><p class='note'>Each thinned point "
+                     "(N cells at depth d) against the full-depth curve at N·d cells (same total UMIs; "
+                     "interpolated in log N, never extrapolated). difference = shallow-and-many − deep-and-few; "
+                     "an answer needs |difference| &gt; 2 SE.</p>")
+        parts.append(w.table(budget, "fixed_umi_budget"))
+    return parts
 
 
 def write_report(ctx, results: pd.DataFrame) -> str:

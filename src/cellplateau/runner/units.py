@@ -148,7 +148,12 @@ def run_train(ctx: StudyContext, unit: Unit) -> None:
         return
     subset = load_subset(ctx.layout.subset(p["subset_key"]))
     device = resolve_device(ctx.spec.execution.device) if p["family"] != "pca" else "cpu"
-    model.fit(TrainingData(ctx.store, subset.train, subset.val), seed=p["seed"], device=device)
+    store = ctx.store
+    if p.get("depth", 1.0) < 1.0:           # the sequencing-depth axis: counts thinned as they are read
+        from cellplateau.corpus.thinning import ThinnedStore
+
+        store = ThinnedStore(store, depth=p["depth"], seed=p["thin_seed"])
+    model.fit(TrainingData(store, subset.train, subset.val), seed=p["seed"], device=device)
     path = model.save(unit.path(ctx), extra={"unit": p, "subset_manifest": subset.manifest,
                                              "spec_hash": ctx.spec.spec_hash()})
     (path / "DONE").touch()
