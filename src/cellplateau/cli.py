@@ -103,7 +103,7 @@ def ingest(
         else:
             vocab = read_vocabulary(vocabulary) if vocabulary else None
             report = ingest_h5ad(out, files, vocabulary=vocab, obs_map=obs_map, gene_key=gene_key, layer=layer,
-                                 chunk_size=chunk_size, log=console.print)
+                                 chunk_size=chunk_size, log=console.print, progress=True)
     except IngestError as exc:
         _fail(str(exc))
     console.print(f"wrote {out}: {report.n_cells} cells x {report.n_genes} genes")

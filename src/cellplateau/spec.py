@@ -29,6 +29,7 @@ def _union(configs: list[type[BaseModel]]):
     return Annotated[Union[tuple(configs)], Field(discriminator="name")]  # noqa: UP007
 
 
+# The unions of the registered configs; rebuilt by :func:`refresh_types` when a plug-in registers more.
 StrategyConfig = _union([s.config for s in STRATEGIES.values()])
 FamilyConfig = _union([f.config for f in FAMILIES.values()])
 TaskConfig = _union([t.config for t in TASKS.values()])
@@ -218,6 +219,9 @@ class StudySpec(BaseModel):
 
     model_config = _frozen
     name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$", description="study name")
+    plugins: list[str] = Field(default_factory=list, description="modules that register families, strategies or "
+                               "tasks (dotted names, or .py files relative to the spec); every worker imports "
+                               "them, and the installed entry points, before the spec is validated")
     seed: int = Field(0, description="root seed; every random choice derives from it")
     output_dir: Path = Field(description="where artifacts, results and the report go")
     corpus: CorpusSpec
@@ -262,8 +266,9 @@ class SpecError(ValueError):
 
 def _format_errors(source: str, exc: ValidationError) -> str:
     lines = [f"{source}: invalid study spec"]
+    tags = _tags()
     for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in _TAGS))
+        loc = ".".join(str(p) for p in err["loc"] if not (isinstance(p, str) and p in tags))
         msg = err["msg"]
         if err["type"] == "union_tag_invalid":
             ctx = err.get("ctx", {})
@@ -274,7 +279,44 @@ def _format_errors(source: str, exc: ValidationError) -> str:
     return "\n".join(lines)
 
 
-_TAGS = set(STRATEGIES) | set(FAMILIES) | set(TASKS)
+def _tags() -> set[str]:
+    return set(STRATEGIES) | set(FAMILIES) | set(TASKS)
+
+
+_types_generation = 0
+
+
+def refresh_types() -> None:
+    """Rebuild the spec's family, strategy and task unions from the registries (after plug-ins joined)."""
+    global _types_generation, StrategyConfig, FamilyConfig, TaskConfig
+    from cellplateau import registry
+
+    if registry.generation() == _types_generation:
+        return
+    StrategyConfig = _union([s.config for s in STRATEGIES.values()])
+    FamilyConfig = _union([f.config for f in FAMILIES.values()])
+    TaskConfig = _union([t.config for t in TASKS.values()])
+    SelectionSpec.model_fields["strategies"].annotation = list[StrategyConfig]
+    EvaluationSpec.model_fields["tasks"].annotation = list[TaskConfig]
+    StudySpec.model_fields["families"].annotation = list[FamilyConfig]
+    for model in (SelectionSpec, EvaluationSpec, StudySpec):
+        model.model_rebuild(force=True)
+    _types_generation = registry.generation()
+
+
+def load_spec_plugins(data: dict, *, source: str = "<spec>") -> None:
+    """Import the entry-point plug-ins and the spec's ``plugins`` list, then rebuild the spec's unions."""
+    from cellplateau.registry import PluginError, load_plugins
+
+    plugins = data.get("plugins") or []
+    if not isinstance(plugins, list) or not all(isinstance(p, str) for p in plugins):
+        raise SpecError(f"{source}: invalid study spec\n  plugins: expected a list of module names or .py files, "
+                        f"got {plugins!r}")
+    try:
+        load_plugins(plugins)
+    except PluginError as exc:
+        raise SpecError(f"{source}: {exc}") from None
+    refresh_types()
 
 
 def resolve_paths(data: dict, base: Path) -> dict:
@@ -282,6 +324,8 @@ def resolve_paths(data: dict, base: Path) -> dict:
     def fix(p):
         return str(p) if os.path.isabs(str(p)) else os.path.normpath(str(base / str(p)))
     data = dict(data)
+    if isinstance(data.get("plugins"), list):
+        data["plugins"] = [fix(p) if isinstance(p, str) and p.endswith(".py") else p for p in data["plugins"]]
     if isinstance(data.get("output_dir"), str):
         data["output_dir"] = fix(data["output_dir"])
     corpus = data.get("corpus")
@@ -300,10 +344,18 @@ def parse_spec(data: dict, *, source: str = "<spec>", base: Path | None = None) 
         raise SpecError(f"{source}: a study spec must be a mapping, got {type(data).__name__}")
     if base is not None:
         data = resolve_paths(data, base)
+    load_spec_plugins(data, source=source)
     try:
         return StudySpec.model_validate(data)
     except ValidationError as exc:
         raise SpecError(_format_errors(source, exc)) from None
+
+
+def spec_from_json(spec_json: str) -> StudySpec:
+    """A resolved spec as the runner ships it to a worker, with its plug-ins imported first."""
+    import json
+
+    return parse_spec(json.loads(spec_json), source="resolved spec")
 
 
 def load_spec(path: str | os.PathLike) -> StudySpec:

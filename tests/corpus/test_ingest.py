@@ -69,3 +69,15 @@ def test_union_vocabulary_refuses_mixed_namespaces(tmp_path):
 def test_real_fractional_counts_are_refused(realdata, tmp_path):
     with pytest.raises(IngestError, match=r"panc8_human_pancreas_5tech_nebula\.h5ad: count matrix holds non-integer"):
         ingest_h5ad(tmp_path / "s", [realdata / "panc8_human_pancreas_5tech_nebula.h5ad"])
+
+
+def test_ingest_progress_reports_cells_and_files(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("CELLPLATEAU_PROGRESS", "plain")
+    monkeypatch.setenv("CELLPLATEAU_PROGRESS_INTERVAL", "0")
+    a = _write(tmp_path / "a.h5ad", np.array([[1, 2], [0, 5]], dtype=np.int32), ["A", "B"])
+    b = _write(tmp_path / "b.h5ad", np.array([[3, 4]], dtype=np.int32), ["A", "B"])
+    ingest_h5ad(tmp_path / "s", [a, b], chunk_size=1, progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0].startswith("ingest: 0/3 cells (0%)")
+    assert any(line.startswith("ingest: 2/3 cells (67%)") and line.endswith("file 1/2 a.h5ad") for line in lines)
+    assert lines[-1].startswith("ingest: 3/3 cells (100%)") and "done, file 2/2 b.h5ad" in lines[-1]

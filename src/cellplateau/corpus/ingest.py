@@ -99,14 +99,18 @@ def check_counts(X: sp.spmatrix | np.ndarray, path: Path, *, rows: tuple[int, in
                           "expected. Use the raw-count layer (layer=...) or round the data before ingesting")
 
 
-def _check_obs_map(paths: Sequence[Path], obs_map: Mapping[str, str]) -> None:
-    """A mapped source column must exist in at least one input (files without it get ``unknown``)."""
+def _check_obs_map(paths: Sequence[Path], obs_map: Mapping[str, str]) -> int:
+    """A mapped source column must exist in at least one input (files without it get ``unknown``).
+
+    Returns the inputs' total number of cells (for the progress bar's ETA)."""
     import anndata as ad
 
     found = {src: False for src in obs_map.values()}
     seen: dict[str, list[str]] = {}
+    n_cells = 0
     for p in paths:
         adata = ad.read_h5ad(p, backed="r")
+        n_cells += adata.n_obs
         seen[p.name] = list(adata.obs.columns)
         for src in found:
             found[src] |= src in adata.obs.columns
@@ -115,20 +119,24 @@ def _check_obs_map(paths: Sequence[Path], obs_map: Mapping[str, str]) -> None:
         if not found[src]:
             raise IngestError(f"{', '.join(map(str, paths))}: no input has obs column {src!r} (mapped to {col!r}); "
                               f"columns are {seen}")
+    return n_cells
 
 
 def ingest_h5ad(out: str | os.PathLike, paths: Sequence[str | os.PathLike], *,
                 vocabulary: pd.DataFrame | None = None, obs_map: Mapping[str, str] | None = None,
                 gene_key: str | None = None, layer: str | None = None, chunk_size: int = 10_000,
-                log: Callable[[str], None] | None = None) -> IngestReport:
+                log: Callable[[str], None] | None = None, progress: bool = False) -> IngestReport:
     """Build a store at ``out`` from ``paths``.
 
     ``obs_map`` maps store column -> source obs column (e.g. ``{"cell_type": "celltype",
     "assay": "chemistry"}``); unmapped schema columns use the same name if present, else
     ``"unknown"``. ``dataset`` defaults to the file stem. ``layer`` reads counts from a layer
-    instead of ``X``. Files are read in backed mode, ``chunk_size`` rows at a time.
+    instead of ``X``. Files are read in backed mode, ``chunk_size`` rows at a time. ``progress`` shows
+    cells ingested, the current file and the ETA (:mod:`cellplateau._progress`).
     """
     import anndata as ad
+
+    from cellplateau._progress import progress as progress_bar
 
     paths = [Path(p) for p in paths]
     if not paths:
@@ -139,11 +147,12 @@ def ingest_h5ad(out: str | os.PathLike, paths: Sequence[str | os.PathLike], *,
     obs_map = dict(obs_map or {})
     vocab = vocabulary if vocabulary is not None else union_vocabulary(paths, gene_key=gene_key)
     lines: list[str] = []
-    _check_obs_map(paths, obs_map)
+    n_total = _check_obs_map(paths, obs_map)
     columns = list(dict.fromkeys([*OBS_COLUMNS, *obs_map]))
     with StoreWriter(out, vocab[["gene_symbol", "gene_id"]], data_dtype="int32",
-                     provenance={"ingested_from": [str(p) for p in paths], "obs_map": obs_map}) as w:
-        for p in paths:
+                     provenance={"ingested_from": [str(p) for p in paths], "obs_map": obs_map}) as w, \
+            progress_bar("ingest", total=n_total, unit="cells", enabled=progress) as bar:
+        for i_file, p in enumerate(paths, 1):
             try:
                 adata = ad.read_h5ad(p, backed="r")
             except Exception as exc:  # noqa: BLE001
@@ -171,6 +180,7 @@ def ingest_h5ad(out: str | os.PathLike, paths: Sequence[str | os.PathLike], *,
                 X = sp.csr_matrix(X)
                 check_counts(X, p, rows=(start, stop))
                 w.append(mapping.apply(X), obs.iloc[start:stop])
+                bar.advance(stop - start, note=f"file {i_file}/{len(paths)} {p.name}")
             lines.append(f"{p.name}: {adata.n_obs} cells")
             adata.file.close()
     store = CorpusStore(out)

@@ -70,6 +70,7 @@ class ModelFamily(abc.ABC):
     """
 
     name: ClassVar[str]
+    device_kinds: ClassVar[tuple[str, ...]] = ("cpu", "cuda")   # devices it trains on (closed forms: cpu only)
 
     def __init__(self, config: BaseModel):
         self.config = config
@@ -135,6 +136,11 @@ class Family:
     check: Callable[[BaseModel, CorpusStore], None] | None = None
     estimate: Callable[[BaseModel, int, int], float] | None = None
 
+    @property
+    def device_kinds(self) -> tuple[str, ...]:
+        """The devices the family trains on (``cpu``, ``cuda``); the runner never asks for a family by name."""
+        return self.model.device_kinds
+
 
 def estimate_training_flops(family: Family, config: BaseModel, *, n_genes: int, n_train: int) -> float:
     """Training FLOPs of ``config`` on ``n_train`` cells, before training (an upper bound for early
@@ -167,10 +173,12 @@ def load_model(path: str | os.PathLike) -> ModelFamily:
     """Load a saved model; the class named in ``model.json`` rebuilds it from its config."""
     path = Path(path)
     meta = json.loads((path / "model.json").read_text())
-    module, qual = meta["class"].split(":")
-    cls = getattr(importlib.import_module(module), qual)
-    config_cls = importlib.import_module("cellplateau.models").FAMILIES[meta["family"]].config
-    model = cls(config_cls.model_validate(meta["config"]))
+    families = importlib.import_module("cellplateau.models").FAMILIES
+    family = families.get(meta["family"])
+    if family is None:
+        raise ValueError(f"{path}: the model is of family {meta['family']!r}, which is not registered here "
+                         f"(registered: {sorted(families)}); install its plug-in or list it in the spec's plugins")
+    model = family.model(family.config.model_validate(meta["config"]))
     model.fit_info = FitInfo(**meta["fit"])
     model._load_weights(path)
     return model

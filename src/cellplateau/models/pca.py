@@ -40,6 +40,7 @@ class PCAConfig(BaseModel):
 
 class PCAModel(ModelFamily):
     name = "pca"
+    device_kinds = ("cpu",)
     config: PCAConfig
 
     def fit(self, data: TrainingData, *, seed: int, device: str = "cpu") -> FitInfo:

@@ -122,8 +122,9 @@ def run_diversity(ctx: StudyContext, unit: Unit) -> None:
 
 # ---------------------------------------------------------------- training
 
-def resolve_device(requested: str) -> str:
-    if requested == "cpu":
+def resolve_device(requested: str, kinds: tuple[str, ...] = ("cpu", "cuda")) -> str:
+    """The device a training runs on: the spec's request, within the devices the family supports."""
+    if requested == "cpu" or "cuda" not in kinds:
         return "cpu"
     import torch
 
@@ -147,7 +148,7 @@ def run_train(ctx: StudyContext, unit: Unit) -> None:
         (path / "DONE").touch()
         return
     subset = load_subset(ctx.layout.subset(p["subset_key"]))
-    device = resolve_device(ctx.spec.execution.device) if p["family"] != "pca" else "cpu"
+    device = resolve_device(ctx.spec.execution.device, family.device_kinds)
     store = ctx.store
     if p.get("depth", 1.0) < 1.0:           # the sequencing-depth axis: counts thinned as they are read
         from cellplateau.corpus.thinning import ThinnedStore

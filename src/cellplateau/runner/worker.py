@@ -19,7 +19,7 @@ from functools import lru_cache
 from cellplateau.runner import claims
 from cellplateau.runner.context import StudyContext
 from cellplateau.runner.units import Unit, run_unit
-from cellplateau.spec import StudySpec
+from cellplateau.spec import spec_from_json
 
 
 @dataclass
@@ -38,7 +38,7 @@ class Outcome:
 
 @lru_cache(maxsize=4)
 def _context(spec_json: str) -> StudyContext:
-    return StudyContext(StudySpec.model_validate_json(spec_json))
+    return StudyContext(spec_from_json(spec_json))
 
 
 def _log(ctx: StudyContext, unit: Unit, seconds: float, where: str) -> None:

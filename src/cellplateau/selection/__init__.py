@@ -4,6 +4,7 @@ Each strategy is one module with a pure ``select(...) -> sorted indices`` functi
 config; :data:`STRATEGIES` is the explicit registry the spec and the runner read.
 """
 
+from cellplateau.registry import Registry
 from cellplateau.selection.base import Strategy
 from cellplateau.selection.celltype_reweighted import STRATEGY as _reweighted
 from cellplateau.selection.geometric_sketch import STRATEGY as _sketch
@@ -11,6 +12,6 @@ from cellplateau.selection.kcenter import STRATEGY as _kcenter
 from cellplateau.selection.random import STRATEGY as _random
 from cellplateau.selection.stratified import STRATEGY as _stratified
 
-STRATEGIES: dict[str, Strategy] = {s.name: s for s in (_random, _reweighted, _sketch, _stratified, _kcenter)}
+STRATEGIES: Registry = Registry("strategies", Strategy, (_random, _reweighted, _sketch, _stratified, _kcenter))
 
 __all__ = ["STRATEGIES", "Strategy"]
