@@ -64,6 +64,17 @@ class CorpusSpec(BaseModel):
         return self
 
 
+class AdaptiveSpec(BaseModel):
+    """Adaptive selection: smallest fractions first, larger ones only for curves whose answer is not known yet."""
+
+    model_config = _frozen
+    confidence: float = Field(0.95, gt=0, lt=1, description="level of the bootstrap interval of each curve's "
+                              "saturation point; a curve is resolved when the interval ends below the largest "
+                              "fraction run and scaling is told apart from the no-scaling null")
+    initial_fractions: int = Field(3, ge=3, description="smallest fractions run in the first round (a fit needs 3)")
+    n_boot: int = Field(1000, ge=50, description="bootstrap resamples per curve and round")
+
+
 class SelectionSpec(BaseModel):
     """Which subsets to draw."""
 
@@ -74,6 +85,8 @@ class SelectionSpec(BaseModel):
     val_fraction: float = Field(0.1, ge=0, lt=1, description="validation share inside each subset")
     diversity: bool = Field(True, description="measure every subset's diversity (entropy, coverage, Vendi, Gini, "
                             "Hausdorff)")
+    adaptive: AdaptiveSpec | None = Field(None, description="run the smallest fractions first and larger ones only "
+                                          "for unresolved curves (e.g. {confidence: 0.95})")
     hausdorff_sample: int = Field(1000, ge=0, description="corpus cells (seeded sample) the Hausdorff distance from "
                                   "the corpus to each subset is estimated on (0: not measured)")
 

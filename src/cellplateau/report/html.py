@@ -116,7 +116,8 @@ def overview(fits: pd.DataFrame, vs_random: pd.DataFrame) -> list[str]:
     return out
 
 
-def render(results: pd.DataFrame, *, title: str, folder: Path | None = None, n_boot: int = 1000) -> str:
+def render(results: pd.DataFrame, *, title: str, folder: Path | None = None, n_boot: int = 1000,
+           adaptive: dict | None = None) -> str:
     w = _Writer(folder)
     curves = summary.curves(results)
     base = summary.baselines(results)
@@ -211,6 +212,7 @@ def render(results: pd.DataFrame, *, title: str, folder: Path | None = None, n_b
                      "budget C = 6·P·N (one pass), P within the sizes studied, N at most the corpus.</p>")
         parts.append(w.table(joint, "model_size_x_data_size", "{:.4g}"))
     parts += depth_section(w, results, n_boot=n_boot)
+    parts += adaptive_section(w, adaptive)
     if not base.empty:
         parts.append("<h2>Baselines</h2>")
         parts.append(w.table(base, "baselines"))
@@ -254,11 +256,45 @@ def depth_section(w: _Writer, results: pd.DataFrame, *, n_boot: int) -> list[str
     return parts
 
 
+def adaptive_section(w: _Writer, record: dict | None) -> list[str]:
+    """An adaptive study's rounds, the units it skipped and the training compute saved (``adaptive.json``)."""
+    if not record:
+        return []
+    saved = record["train_flops_saved_share"]
+    parts = [f"<h2>Adaptive selection</h2><p class='note'>Smallest fractions first; after each round every curve "
+             f"was fitted and its saturation point bootstrapped ({record['confidence']:.0%} interval); a (model, "
+             "strategy) pair got its next fraction only while a curve was unresolved (interval reaching beyond "
+             "the largest fraction run, or scaling not told apart from the no-scaling null).</p>",
+             f"<p>{len(record['rounds'])} rounds; {len(record['skipped'])} units skipped; training compute "
+             f"{record['train_flops_run']:.3g} FLOPs against {record['train_flops_full_grid']:.3g} for the full grid "
+             f"(<b>{saved:.0%} saved</b>; analytical estimates).</p>"]
+    final = pd.DataFrame([{"model / strategy": k, "fractions run": ", ".join(f"{f:g}" for f in v)}
+                          for k, v in record["final_fractions"].items()])
+    parts.append(w.table(final, "adaptive_fractions"))
+    counts = pd.DataFrame([{"stage": k, "units run": record["units_run"][k], "full grid": n}
+                           for k, n in record["units_full_grid"].items() if n])
+    parts.append(w.table(counts, "adaptive_units"))
+    last = pd.DataFrame(record["rounds"][-1]["curves"]) if record["rounds"] else pd.DataFrame()
+    if not last.empty:
+        parts.append("<h3>Curves at the last round</h3>")
+        parts.append(w.table(last, "adaptive_curves"))
+    if record["skipped"]:
+        parts.append("<h3>Skipped units</h3>")
+        parts.append(w.table(pd.DataFrame(record["skipped"]), "adaptive_skipped"))
+    return parts
+
+
 def write_report(ctx, results: pd.DataFrame) -> str:
     """Write ``report/report.html`` (atomically) with figures and tables beside it; return its path."""
     folder = ctx.layout.report_dir
     path = folder / "report.html"
-    atomic_write_text(path, render(results, title=f"cellplateau study: {ctx.spec.name}", folder=folder))
+    record = None
+    if ctx.spec.selection.adaptive is not None and (ctx.layout.root / "adaptive.json").exists():
+        import json
+
+        record = json.loads((ctx.layout.root / "adaptive.json").read_text())
+    atomic_write_text(path, render(results, title=f"cellplateau study: {ctx.spec.name}", folder=folder,
+                                   adaptive=record))
     return str(path)
 
 

@@ -16,8 +16,8 @@ from cellplateau.runner.plan import Plan
 from cellplateau.spec import family_label
 
 COLUMNS = ["study", "strategy", "fraction", "replicate", "n_cells", "family", "model_size", "task", "dataset",
-           "metric", "value", "depth", "gene_overlap", "subset_key", "content_hash", "model_key", "subset_seed", "train_seed",
-           "eval_seed", "corpus_fingerprint", "spec_hash", "cellplateau_version"]
+           "metric", "value", "depth", "gene_overlap", "subset_key", "content_hash", "model_key", "subset_seed",
+           "train_seed", "eval_seed", "corpus_fingerprint", "spec_hash", "cellplateau_version"]
 
 FIT_METRICS = ("steps", "epochs", "cells_seen", "train_loss", "val_loss", "n_params", "flops", "wall_time_s",
                "data_wait_s", "peak_rss_mb", "peak_gpu_mb")

@@ -125,14 +125,19 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
     ctx.layout.root.mkdir(parents=True, exist_ok=True)
     atomic_write_text(ctx.layout.root / "spec.resolved.json", spec.model_dump_json(indent=2))
     plan = build_plan(ctx)
-    todo = [u for u in plan.all_units() if not u.done(ctx)]
-    skipped = len(plan.all_units()) - len(todo)
+    rounds = None
+    if spec.selection.adaptive is not None:       # rounds of ordinary units: every executor, resumable
+        from cellplateau.runner.adaptive import AdaptiveRun
+
+        rounds = AdaptiveRun(ctx, plan)
+    units = rounds.units() if rounds else plan.all_units()
+    skipped = 0
     computed: list[str] = []
     failed: dict[str, str] = {}
     limit = spec.execution.max_retries
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TextColumn("{task.fields[current]}"), disable=not progress, transient=False) as bar:
-        overall = bar.add_task(spec.name, total=len(todo), current="")
+        overall = bar.add_task(spec.name, total=0, current="")
 
         def on_outcome(unit: Unit, out: Outcome) -> None:
             if out.status == "done":
@@ -140,24 +145,35 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
             bar.update(overall, current=unit.label)
             bar.advance(overall)
 
-        ex = EXECUTORS[executor or spec.execution.executor](spec) if todo else None
+        ex = None
+        seen: set[str] = set()
         try:
-            for stage in STAGES:
-                ready = []
-                for u in (u for u in todo if u.kind == stage):
-                    record = ctx.layout.failure(u.key)
-                    if retry_failed:
-                        claims.clear_failure(record)
-                    blocked = [d for d in u.deps if d in failed]
-                    if blocked:
-                        failed[u.key] = f"not run: depends on failed unit {blocked[0]}"
-                    elif claims.failure_attempts(record) > limit:
-                        failed[u.key] = (claims.read_json(record) or {}).get("error", "failed earlier") + \
-                            " (run --retry-failed to try again)"
-                    else:
-                        ready.append(u)
-                if ready:
-                    failed.update(_run_stage(ex, ctx, stage, ready, on_outcome, log))
+            while True:
+                todo = [u for u in units if u.key not in seen and not u.done(ctx)]
+                skipped += sum(u.key not in seen for u in units) - len(todo)
+                seen.update(u.key for u in units)
+                bar.update(overall, total=bar.tasks[overall].total + len(todo))
+                if todo and ex is None:
+                    ex = EXECUTORS[executor or spec.execution.executor](spec)
+                for stage in STAGES:
+                    ready = []
+                    for u in (u for u in todo if u.kind == stage):
+                        record = ctx.layout.failure(u.key)
+                        if retry_failed:
+                            claims.clear_failure(record)
+                        blocked = [d for d in u.deps if d in failed]
+                        if blocked:
+                            failed[u.key] = f"not run: depends on failed unit {blocked[0]}"
+                        elif claims.failure_attempts(record) > limit:
+                            failed[u.key] = (claims.read_json(record) or {}).get("error", "failed earlier") + \
+                                " (run --retry-failed to try again)"
+                        else:
+                            ready.append(u)
+                    if ready:
+                        failed.update(_run_stage(ex, ctx, stage, ready, on_outcome, log))
+                if failed or rounds is None or not rounds.advance(build_results(ctx, plan)):
+                    break
+                units = rounds.units()
         finally:
             if ex is not None:
                 ex.close()
@@ -165,6 +181,10 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
     if failed:
         return RunSummary(computed, skipped, time.perf_counter() - t_start,
                           {labels[k]: err for k, err in failed.items()})
+    if rounds is not None:
+        record = rounds.write_record()
+        log(f"adaptive: {len(record['rounds'])} rounds, {len(record['skipped'])} units skipped, training FLOPs "
+            f"{record['train_flops_saved_share']:.0%} below the full grid")
     table = build_results(ctx, plan)
     write_report(ctx, table)
     return RunSummary(computed, skipped, time.perf_counter() - t_start)
