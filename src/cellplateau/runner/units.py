@@ -156,7 +156,7 @@ def run_train(ctx: StudyContext, unit: Unit) -> None:
         store = ThinnedStore(store, depth=p["depth"], seed=p["thin_seed"])
     model.fit(TrainingData(store, subset.train, subset.val), seed=p["seed"], device=device)
     path = model.save(unit.path(ctx), extra={"unit": p, "subset_manifest": subset.manifest,
-                                             "spec_hash": ctx.spec.spec_hash()})
+                                             "spec_hash": ctx.spec.spec_hash(), "depth": p.get("depth", 1.0)})
     (path / "DONE").touch()
 
 
