@@ -99,7 +99,8 @@ def ingest(
 
             report = ingest_from_cli(out, uri=soma, census_version=census_version, organism=organism,
                                      layer=layer, obs_filter=obs_filter, var_filter=var_filter, preset=preset,
-                                     genes=genes, obs_map=obs_map, chunk_size=chunk_size, log=console.print)
+                                     genes=genes, obs_map=obs_map, chunk_size=chunk_size, log=console.print,
+                                     progress=True)
         else:
             vocab = read_vocabulary(vocabulary) if vocabulary else None
             report = ingest_h5ad(out, files, vocabulary=vocab, obs_map=obs_map, gene_key=gene_key, layer=layer,
@@ -215,10 +216,20 @@ def report(
             _fail(f"{ctx.layout.results}: no results table; run the study {ctx.spec.name!r} first")
     tables = [pd.read_parquet(ctx.layout.results) for ctx in ctxs]
     if compare is None:
-        path = write_report(ctxs[0], tables[0])
+        path = write_report(ctxs[0], tables[0], progress=True)
     else:
         path = write_comparison(ctxs[0], ctxs[1], tables[0], tables[1])
+    _print_glance(Path(path).parent, ctxs[0].spec.name)
     console.print(f"report: {path}")
+
+
+def _print_glance(report_dir: Path, name: str) -> None:
+    """The report's first screen as a rich table (read from the CSVs the report wrote)."""
+    from cellplateau.report.glance import read_tables, to_rich
+
+    tables = read_tables(report_dir)
+    if tables is not None and not tables["saturation"].empty:
+        console.print(to_rich(tables, title=f"{name}: the answer at a glance"))
 
 
 @app.command()
@@ -232,6 +243,10 @@ def demo(
     spec_path = write_demo_spec(output_dir)
     console.print(f"demo spec: {spec_path}")
     run(spec_path, progress=progress)
+    from cellplateau.runner.context import StudyContext
+
+    spec = _load(spec_path)
+    _print_glance(StudyContext(spec).layout.report_dir, spec.name)
 
 
 def main() -> None:

@@ -154,15 +154,18 @@ def ingest_soma(out: str | os.PathLike, source: SomaSource, *, obs_filter: str |
                 gene_ids: Sequence[str] | None = None,
                 cell_filter: Callable[[pd.DataFrame], tuple[np.ndarray, list[str]]] | None = None,
                 extra_columns: tuple[str, ...] = (), chunk_size: int = 50_000,
-                log: Callable[[str], None] | None = None) -> IngestReport:
+                log: Callable[[str], None] | None = None, progress: bool = False) -> IngestReport:
     """Build a store at ``out`` from the SOMA experiment ``source``.
 
     ``gene_ids`` keeps only those ``feature_id`` s (after ``var_filter``).
     ``obs_filter``/``var_filter`` are SOMA value filters (e.g. ``"is_primary_data == True and assay in
     ['10x 3\\' v3']"``). ``obs_map`` maps store column -> obs column (default: the Census names).
     ``cell_filter(obs) -> (keep mask, report lines)`` drops cells after reading obs (e.g. the scTab cell-type
-    rule); ``extra_columns`` are obs columns it needs. Counts are read ``chunk_size`` cells at a time.
+    rule); ``extra_columns`` are obs columns it needs. Counts are read ``chunk_size`` cells at a time;
+    ``progress`` shows the cells read, the chunk and the ETA (:mod:`cellplateau._progress`).
     """
+    from cellplateau._progress import progress as progress_bar
+
     obs_map = dict(CENSUS_OBS_MAP if obs_map is None else obs_map)
     lines: list[str] = []
     with open_experiment(source) as exp:
@@ -185,12 +188,15 @@ def ingest_soma(out: str | os.PathLike, source: SomaSource, *, obs_filter: str |
         obs_ids = store_obs["soma_joinid"].to_numpy()
         provenance = {"ingested_from": source.describe(), "uri": source.uri, "census_version": source.census_version,
                       "obs_filter": obs_filter, "var_filter": var_filter, "obs_map": obs_map}
-        with StoreWriter(out, var[["gene_symbol", "gene_id"]], data_dtype="int32", provenance=provenance) as w:
-            for start in range(0, len(obs_ids), chunk_size):
+        n_chunks = -(-len(obs_ids) // chunk_size)
+        with StoreWriter(out, var[["gene_symbol", "gene_id"]], data_dtype="int32", provenance=provenance) as w, \
+                progress_bar("SOMA read", total=len(obs_ids), unit="cells", enabled=progress) as bar:
+            for i, start in enumerate(range(0, len(obs_ids), chunk_size), 1):
                 ids = obs_ids[start : start + chunk_size]
                 X = read_counts(exp, source, ids, var_ids)
                 check_counts(X, source.describe(), rows=(start, start + len(ids)))
                 w.append(X, store_obs.iloc[start : start + len(ids)])
+                bar.advance(len(ids), note=f"chunk {i}/{n_chunks}")
     store = CorpusStore(out)
     lines.append(f"wrote {store.n_cells:,} cells x {store.n_genes:,} genes")
     for line in lines:
@@ -202,7 +208,7 @@ def ingest_soma(out: str | os.PathLike, source: SomaSource, *, obs_filter: str |
 def ingest_from_cli(out: str | os.PathLike, *, uri: str | None, census_version: str | None, organism: str,
                     layer: str | None, obs_filter: str | None, var_filter: str | None, preset: str | None,
                     genes: Path | None, obs_map: Mapping[str, str], chunk_size: int,
-                    log: Callable[[str], None] | None = None) -> IngestReport:
+                    log: Callable[[str], None] | None = None, progress: bool = False) -> IngestReport:
     """``cellplateau ingest --soma/--census-version``: resolve the preset and the gene list, then ingest."""
     from cellplateau.corpus.presets import ScTabPreset, keep_cell_types
 
@@ -229,4 +235,5 @@ def ingest_from_cli(out: str | os.PathLike, *, uri: str | None, census_version: 
             return keep_cell_types(obs, rule)
     merged = {**CENSUS_OBS_MAP, **obs_map}
     return ingest_soma(out, source, obs_filter=obs_filter, var_filter=var_filter, obs_map=merged, gene_ids=gene_ids,
-                       cell_filter=cell_filter, extra_columns=extra, chunk_size=chunk_size, log=log)
+                       cell_filter=cell_filter, extra_columns=extra, chunk_size=chunk_size, log=log,
+                       progress=progress)

@@ -23,7 +23,9 @@ from cellplateau.models._compute import dense_training_flops
 from cellplateau.models._layers import (
     embed_log_normalised,
     load_checkpoint,
+    log_normalised_input,
     log_normalised_tensor,
+    masked_input,
     mlp,
     save_checkpoint,
 )
@@ -105,9 +107,10 @@ class MAEModel(ModelFamily):
         chosen = torch.rand((x.shape[0], n_prog), generator=gen) < self.config.mask_ratio
         return chosen[:, torch.from_numpy(self.programs)]
 
-    def _masked_loss(self, x, gen):
+    def _masked_loss(self, x, gen, x_in=None):
+        """``x_in``: the same batch as the first layer's input (sparse on CPU), ``x`` dense."""
         mask = self._mask(x, gen).to(x.device)
-        recon = self.decoder(self.encoder(x.masked_fill(mask, 0.0)))
+        recon = self.decoder(self.encoder(masked_input(x if x_in is None else x_in, mask)))
         return ((recon.float() - x) ** 2 * mask).sum() / mask.sum().clamp(min=1)
 
     def _val_loss(self, data: TrainingData, seed: int) -> float:
@@ -121,8 +124,8 @@ class MAEModel(ModelFamily):
         total, n = 0.0, 0
         with torch.no_grad():
             for _, counts in data.store.iter_rows(data.val[:8192], chunk_size=2048):
-                x = torch.from_numpy(log1p_cp10k(counts, dense=True)).to(device)
-                total += float(self._masked_loss(x, gen)) * len(x)
+                x_in, x = log_normalised_input(counts, device.type)
+                total += float(self._masked_loss(x, gen, x_in)) * len(x)
                 n += len(x)
         return total / n
 
@@ -140,7 +143,8 @@ class MAEModel(ModelFamily):
         gen = torch.Generator().manual_seed(seed)
 
         def loss_fn(rows, counts):
-            return self._masked_loss(torch.from_numpy(log1p_cp10k(counts, dense=True)).to(device), gen)
+            x_in, x = log_normalised_input(counts, device)
+            return self._masked_loss(x, gen, x_in)
 
         opt = torch.optim.AdamW(self.net.parameters(), lr=c.lr, weight_decay=c.weight_decay)
         self.fit_info = train(self.net, data, seed=seed, device=device, batch_size=c.batch_size, budget=c.budget,

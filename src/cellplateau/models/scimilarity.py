@@ -17,13 +17,13 @@ import numpy as np
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from cellplateau.corpus.features import log1p_cp10k
 from cellplateau.corpus.store import CorpusStore
 from cellplateau.models._budget import Budget
 from cellplateau.models._compute import dense_training_flops
 from cellplateau.models._layers import (
     embed_log_normalised,
     load_checkpoint,
+    log_normalised_input,
     log_normalised_tensor,
     mlp,
     save_checkpoint,
@@ -130,10 +130,11 @@ class SCimilarityModel(ModelFamily):
 
         return F.normalize(self.encoder(x), dim=-1)
 
-    def _loss(self, x, labels, groups):
+    def _loss(self, x, labels, groups, x_in=None):
+        """``x_in``: the same batch as the first layer's input (sparse on CPU), ``x`` dense."""
         import torch.nn.functional as F
 
-        z = self._encode(x)
+        z = self._encode(x if x_in is None else x_in)
         recon = F.mse_loss(self.decoder(z), x)
         a, p, n = mine_triplets(z.detach(), labels, groups, self.config.margin)
         trip = F.triplet_margin_loss(z[a], z[p], z[n], margin=self.config.margin) if len(a) else z.sum() * 0
@@ -154,8 +155,8 @@ class SCimilarityModel(ModelFamily):
         n_trip = {"triplets": 0}
 
         def loss_fn(rows, counts):
-            x = torch.from_numpy(log1p_cp10k(counts, dense=True)).to(device)
-            loss, _, k = self._loss(x, labels_all[rows], groups_all[rows])
+            x_in, x = log_normalised_input(counts, device)
+            loss, _, k = self._loss(x, labels_all[rows], groups_all[rows], x_in)
             n_trip["triplets"] += k
             return loss
 
@@ -166,8 +167,8 @@ class SCimilarityModel(ModelFamily):
             rows = data.val[:4096]
             dev = next(self.net.parameters()).device
             with torch.no_grad():
-                x = torch.from_numpy(log1p_cp10k(data.store.read_rows(rows), dense=True)).to(dev)
-                return float(self._loss(x, labels_all[rows], groups_all[rows])[0])
+                x_in, x = log_normalised_input(data.store.read_rows(rows), dev.type)
+                return float(self._loss(x, labels_all[rows], groups_all[rows], x_in)[0])
 
         opt = torch.optim.AdamW(self.net.parameters(), lr=c.lr, weight_decay=1e-4)
         info = train(self.net, data, seed=seed, device=device, batch_size=c.batch_size, budget=c.budget,

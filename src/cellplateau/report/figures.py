@@ -70,6 +70,15 @@ def scaling_curves(curves: pd.DataFrame, baselines: pd.DataFrame, *, task: str, 
     return fig
 
 
+def text_color(rgba) -> str:
+    """Black on light cells, white on dark ones (relative luminance of the cell colour, WCAG weights)."""
+    def lin(c: float) -> float:
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (lin(float(c)) for c in rgba[:3])
+    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179 else "white"
+
+
 def saturation_heatmap(sat: pd.DataFrame, *, rule: str = "saturation_reference"):
     """Heatmap of saturation fractions: rows (model, task, dataset), columns strategies."""
     plt = _plt()
@@ -80,7 +89,8 @@ def saturation_heatmap(sat: pd.DataFrame, *, rule: str = "saturation_reference")
                    vmin=-2, vmax=0)
     for (i, j), v in np.ndenumerate(data):
         if np.isfinite(v):
-            ax.text(j, i, f"{v:.0%}" if v >= 0.01 else f"{v:.1%}", ha="center", va="center", color="w", fontsize=8)
+            ax.text(j, i, f"{v:.0%}" if v >= 0.01 else f"{v:.1%}", ha="center", va="center",
+                    color=text_color(im.cmap(im.norm(np.log10(v)))), fontsize=8)
     ax.set_xticks(range(len(piv.columns)), piv.columns, rotation=20, ha="right")
     ax.set_yticks(range(len(piv)), [" / ".join(map(str, ix)) for ix in piv.index], fontsize=8)
     cbar = fig.colorbar(im, ax=ax)

@@ -17,14 +17,18 @@ import numpy as np
 import pandas as pd
 
 from cellplateau._io import atomic_write_bytes, atomic_write_text
-from cellplateau.analysis import summary
+from cellplateau.analysis import glance, summary
 from cellplateau.report import figures
+from cellplateau.report import glance as glance_view
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1250px;margin:2em auto;padding:0 1em;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:0.5em 0 1.5em}th,td{border:1px solid #ddd;padding:3px 8px;
 text-align:right}th{background:#f4f4f4;cursor:pointer;user-select:none}th:hover{background:#e8e8e8}
 img{max-width:100%}h2{border-bottom:1px solid #ddd;padding-bottom:4px}.note{color:#555;font-size:14px}
-.overview li{margin:0.3em 0}"""
+.overview li{margin:0.3em 0}table.glance td,table.glance th{text-align:left;vertical-align:top}
+table.glance{font-size:14px}table.glance td.group{font-weight:600}
+.glance .evidence{color:#666;font-size:12px;max-width:22em}
+details.more{margin:1em 0 2em}details.more summary{cursor:pointer;font-weight:600}"""
 
 SORT_JS = """document.querySelectorAll('table.sortable').forEach(function(t){
 t.querySelectorAll('th').forEach(function(th,i){th.addEventListener('click',function(){
@@ -37,9 +41,10 @@ rows.forEach(function(r){t.tBodies[0].appendChild(r);});});});});"""
 class _Writer:
     """Collects figures (embedded + written beside the report) and tables (HTML + CSV)."""
 
-    def __init__(self, folder: Path | None):
+    def __init__(self, folder: Path | None, bar=None):
         self.folder = folder
         self.n = 0
+        self.bar = bar
 
     def img(self, fig, name: str) -> str:
         import matplotlib.pyplot as plt
@@ -54,6 +59,8 @@ class _Writer:
             fig.savefig(svg, format="svg", bbox_inches="tight")
             atomic_write_bytes(self.folder / "figures" / f"{slug}.svg", svg.getvalue())
         plt.close(fig)
+        if self.bar is not None:
+            self.bar.advance(note=name)
         data = base64.b64encode(buf.getvalue()).decode()
         return f'<img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
 
@@ -116,28 +123,62 @@ def overview(fits: pd.DataFrame, vs_random: pd.DataFrame) -> list[str]:
     return out
 
 
+def glance_section(tables: dict[str, pd.DataFrame]) -> str:
+    """The report's first screen: where each model saturates and why, whether diversity helps at the smallest
+    size, and the cheapest configuration within 1 % of the best."""
+    body = glance_view.to_html(tables)
+    if not body:
+        return ""
+    return ("<h2>The answer at a glance</h2><p class='note'>Per task, dataset and model: the subset size at which "
+            "the random-subset curve reaches 95 % of its best (seed-mean rule; 95 % bootstrap interval over seeds), "
+            "why it plateaus (data-, compute- or capacity-limited, when the analysis could tell), each "
+            "diversity-aware strategy minus random at the smallest size (headline metric; green: better, red: "
+            "worse, the interval excluding 0), and the configuration with the fewest training FLOPs whose mean "
+            "score is within 1 % of the best (it lies on the compute frontier).</p>" + body)
+
+
 def render(results: pd.DataFrame, *, title: str, folder: Path | None = None, n_boot: int = 1000,
-           adaptive: dict | None = None) -> str:
-    w = _Writer(folder)
+           progress: bool = False, adaptive: dict | None = None) -> str:
+    from cellplateau._progress import progress as progress_bar
+
+    with progress_bar("report", total=None, unit="steps", enabled=progress) as bar:
+        return _render(results, title=title, folder=folder, n_boot=n_boot, bar=bar, adaptive=adaptive)
+
+
+def _render(results: pd.DataFrame, *, title: str, folder: Path | None, n_boot: int, bar,
+            adaptive: dict | None = None) -> str:
+    w = _Writer(folder, bar)
+    bar.update(note="tables")
     curves = summary.curves(results)
+    n_groups = curves.groupby(["task", "dataset"]).ngroups
+    bar.update(total=6 + 2 * n_groups + 5)    # tables, then about one step per figure
     base = summary.baselines(results)
     sat = summary.saturation_table(results)
     comp = summary.composition(results)
     ctl = summary.controls(results)
+    bar.advance(note="scaling fits (bootstrap)")
     fits = summary.scaling_table(results, n_boot=n_boot)
+    bar.advance(note="strategies vs random (bootstrap)")
     vs_random = summary.strategy_vs_random(results, n_boot=n_boot)
+    bar.advance(note="compute")
     compute = summary.compute_table(results, curves_table=curves)
+    at_a_glance = glance.glance_tables(fits, vs_random, compute)
+    if folder is not None:
+        for name, table in at_a_glance.items():
+            atomic_write_text(folder / "tables" / f"glance_{name}.csv", table.to_csv(index=False))
+    bar.advance(note="figures")
     div = results[results["task"] == "diversity"]
     div = div.groupby(["metric", "strategy", "fraction"], observed=True)["value"].mean().reset_index()
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
+             glance_section(at_a_glance),
              f"<p class='note'>Built {time.strftime('%Y-%m-%d %H:%M')} from {len(results)} result records. Curves: "
              "mean over seeds ± 1 standard error, dashed lines the fitted power law; horizontal lines: model-free "
              "baselines on the same split and each model's untrained control. Intervals: 95 % bootstrap over seeds "
              f"({n_boot} resamples).</p>"]
     if not fits.empty:
-        parts.append("<h2>Overview</h2><ul class='overview'>"
-                     + "".join(f"<li>{s}</li>" for s in overview(fits, vs_random)) + "</ul>")
+        parts.append("<details class='more'><summary>Overview in sentences</summary><ul class='overview'>"
+                     + "".join(f"<li>{s}</li>" for s in overview(fits, vs_random)) + "</ul></details>")
     if not sat.empty:
         parts.append("<h2>Learning saturation points</h2>")
         parts.append(w.img(figures.saturation_heatmap(sat, rule="saturation_reference"), "saturation_reference"))
@@ -284,8 +325,9 @@ def adaptive_section(w: _Writer, record: dict | None) -> list[str]:
     return parts
 
 
-def write_report(ctx, results: pd.DataFrame) -> str:
-    """Write ``report/report.html`` (atomically) with figures and tables beside it; return its path."""
+def write_report(ctx, results: pd.DataFrame, *, progress: bool = False) -> str:
+    """Write ``report/report.html`` (atomically) with figures and tables beside it; return its path.
+    ``progress``: show the steps (tables, bootstrap, figures) as they are built."""
     folder = ctx.layout.report_dir
     path = folder / "report.html"
     record = None
@@ -294,7 +336,7 @@ def write_report(ctx, results: pd.DataFrame) -> str:
 
         record = json.loads((ctx.layout.root / "adaptive.json").read_text())
     atomic_write_text(path, render(results, title=f"cellplateau study: {ctx.spec.name}", folder=folder,
-                                   adaptive=record))
+                                   progress=progress, adaptive=record))
     return str(path)
 
 

@@ -108,10 +108,9 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
 
     ``executor`` overrides ``execution.executor``; ``retry_failed`` clears the failure records of
     units that used up their retries. Units that still fail (and the units depending on them) are
-    returned in ``RunSummary.failed``; the report is then not rebuilt.
+    returned in ``RunSummary.failed``; the report is then not rebuilt. With ``selection.adaptive`` the units
+    run in rounds (:mod:`cellplateau.runner.adaptive`), each round on the same executor.
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from cellplateau._io import atomic_write_text
     from cellplateau.report.html import write_report
     from cellplateau.runner.aggregate import build_results
@@ -134,49 +133,22 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
     skipped = 0
     computed: list[str] = []
     failed: dict[str, str] = {}
-    limit = spec.execution.max_retries
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  TextColumn("{task.fields[current]}"), disable=not progress, transient=False) as bar:
-        overall = bar.add_task(spec.name, total=0, current="")
-
-        def on_outcome(unit: Unit, out: Outcome) -> None:
-            if out.status == "done":
-                computed.append(unit.key)
-            bar.update(overall, current=unit.label)
-            bar.advance(overall)
-
-        ex = None
-        seen: set[str] = set()
-        try:
-            while True:
-                todo = [u for u in units if u.key not in seen and not u.done(ctx)]
-                skipped += sum(u.key not in seen for u in units) - len(todo)
-                seen.update(u.key for u in units)
-                bar.update(overall, total=bar.tasks[overall].total + len(todo))
-                if todo and ex is None:
-                    ex = EXECUTORS[executor or spec.execution.executor](spec)
-                for stage in STAGES:
-                    ready = []
-                    for u in (u for u in todo if u.kind == stage):
-                        record = ctx.layout.failure(u.key)
-                        if retry_failed:
-                            claims.clear_failure(record)
-                        blocked = [d for d in u.deps if d in failed]
-                        if blocked:
-                            failed[u.key] = f"not run: depends on failed unit {blocked[0]}"
-                        elif claims.failure_attempts(record) > limit:
-                            failed[u.key] = (claims.read_json(record) or {}).get("error", "failed earlier") + \
-                                " (run --retry-failed to try again)"
-                        else:
-                            ready.append(u)
-                    if ready:
-                        failed.update(_run_stage(ex, ctx, stage, ready, on_outcome, log))
-                if failed or rounds is None or not rounds.advance(build_results(ctx, plan)):
-                    break
-                units = rounds.units()
-        finally:
-            if ex is not None:
-                ex.close()
+    ex = None
+    seen: set[str] = set()
+    try:
+        while True:
+            todo = [u for u in units if u.key not in seen and not u.done(ctx)]
+            skipped += sum(u.key not in seen for u in units) - len(todo)
+            seen.update(u.key for u in units)
+            if todo and ex is None:
+                ex = EXECUTORS[executor or spec.execution.executor](spec)
+            _run_units(ex, ctx, todo, failed, computed, log=log, progress=progress, retry_failed=retry_failed)
+            if failed or rounds is None or not rounds.advance(build_results(ctx, plan)):
+                break
+            units = rounds.units()
+    finally:
+        if ex is not None:
+            ex.close()
     labels = {u.key: u.label for u in plan.all_units()}
     if failed:
         return RunSummary(computed, skipped, time.perf_counter() - t_start,
@@ -186,8 +158,48 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
         log(f"adaptive: {len(record['rounds'])} rounds, {len(record['skipped'])} units skipped, training FLOPs "
             f"{record['train_flops_saved_share']:.0%} below the full grid")
     table = build_results(ctx, plan)
-    write_report(ctx, table)
+    write_report(ctx, table, progress=progress)
     return RunSummary(computed, skipped, time.perf_counter() - t_start)
+
+
+def _run_units(ex, ctx: StudyContext, todo: list[Unit], failed: dict[str, str], computed: list[str], *,
+               log: Callable[[str], None], progress: bool, retry_failed: bool) -> None:
+    """Run ``todo`` stage by stage on ``ex`` (one progress bar per stage); record failures in ``failed``."""
+    from cellplateau._progress import progress as progress_bar
+
+    limit = ctx.spec.execution.max_retries
+    for stage in STAGES:
+        ready, blocked = [], 0
+        for u in (u for u in todo if u.kind == stage):
+            record = ctx.layout.failure(u.key)
+            if retry_failed:
+                claims.clear_failure(record)
+            deps_failed = [d for d in u.deps if d in failed]
+            if deps_failed:
+                failed[u.key] = f"not run: depends on failed unit {deps_failed[0]}"
+                blocked += 1
+            elif claims.failure_attempts(record) > limit:
+                failed[u.key] = (claims.read_json(record) or {}).get("error", "failed earlier") + \
+                    " (run --retry-failed to try again)"
+                blocked += 1
+            else:
+                ready.append(u)
+        if not ready:
+            continue
+        # one bar per stage: units done of the stage's units to do, failures, ETA, the last unit finished
+        with progress_bar(stage, total=len(ready), unit="units", enabled=progress) as bar:
+            if blocked:
+                bar.fail(blocked, note="blocked by earlier failures")
+
+            def on_outcome(unit: Unit, out: Outcome, bar=bar) -> None:
+                if out.status in ("failed", "crashed"):
+                    bar.fail(note=unit.label)
+                    return
+                if out.status == "done":
+                    computed.append(unit.key)
+                bar.advance(note=unit.label)
+
+            failed.update(_run_stage(ex, ctx, stage, ready, on_outcome, log))
 
 
 def planned(spec: StudySpec) -> tuple[StudyContext, Plan]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from cellplateau.selection.base import SelectionContext, Strategy, check_size
 
@@ -25,11 +25,28 @@ class GeometricSketchConfig(BaseModel):
     pca_sample: int = Field(50_000, ge=100, description="random cells the HVGs and PCs are fitted on")
     backend: Literal["cellplateau", "geosketch", "numpy"] = Field(
         "cellplateau", description="cellplateau (the reference's covering and sampling in compiled kernels, "
-        ">= 50x faster; 'numpy' is its former name) or geosketch (the reference package, minutes per 1 M cells)")
+        ">= 50x faster; 'numpy' is its former name) or geosketch (the reference package, minutes per 1 M cells; "
+        "an optional dependency: pip install 'cellplateau[reference]')")
+
+    @field_validator("backend")
+    @classmethod
+    def _reference_installed(cls, v: str) -> str:
+        if v == "geosketch":
+            _require_geosketch()
+        return v
+
+
+def _require_geosketch() -> None:
+    from importlib.util import find_spec
+
+    if find_spec("geosketch") is None:
+        raise ValueError("backend 'geosketch' needs the optional reference package geosketch, which is not "
+                         "installed: pip install 'cellplateau[reference]' (or use backend 'cellplateau')")
 
 
 def select_sketch(embedding: np.ndarray, n: int, *, seed: int) -> np.ndarray:
     """``n`` sorted indices from ``geosketch.gs`` on ``embedding`` (cells x dims)."""
+    _require_geosketch()
     from geosketch import gs
 
     check_size(n, embedding.shape[0])
