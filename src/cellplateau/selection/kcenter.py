@@ -18,19 +18,16 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from cellplateau.selection.base import SelectionContext, Strategy, check_size
+from cellplateau.selection.sketch_embedding import EmbeddingFields
 
 
-class KCenterConfig(BaseModel):
+class KCenterConfig(EmbeddingFields):
     """Greedy farthest-point (k-center) coverage of the PCs of log-normalised HVGs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: Literal["kcenter"] = "kcenter"
-    n_pcs: int = Field(50, ge=2, le=200, description="principal components the coverage is measured in")
-    n_hvg: int = Field(2000, ge=10, description="highly variable genes the PCs are computed on")
-    pca_sample: int = Field(50_000, ge=100, description="random cells the HVGs and PCs are fitted on")
     max_part: int = Field(20_000, ge=0, description="above this many cells, split the corpus into k-d parts of at "
                           "most this size and run greedy farthest-point within each (0: exact global greedy)")
 
