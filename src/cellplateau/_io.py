@@ -25,7 +25,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _named(exc, path) from None
     os.fchmod(fd, 0o666 & ~_umask())
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -33,10 +36,27 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise _named(exc, path) from None
         raise
+
+
+def _named(exc: OSError, path: Path) -> OSError:
+    """``exc`` with the path being written as its filename (a failed write often names none)."""
+    if exc.filename is not None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror or str(exc), str(path))
+
+
+def write_if_changed(path: str | os.PathLike, text: str) -> None:
+    """:func:`atomic_write_text` unless ``path`` already holds ``text`` (a re-run writes nothing)."""
+    with contextlib.suppress(OSError, UnicodeDecodeError):
+        if Path(path).read_text() == text:
+            return
+    atomic_write_text(path, text)
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:

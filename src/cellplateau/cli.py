@@ -15,9 +15,11 @@ console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 
-def _fail(msg: str) -> None:
-    err.print(f"[bold red]error:[/] {msg}", highlight=False)
-    raise typer.Exit(2)
+def _fail(msg: str, *, code: int = 2) -> None:
+    from rich.markup import escape
+
+    err.print(f"[bold red]error:[/] {escape(msg)}", highlight=False)
+    raise typer.Exit(code)
 
 
 def _load(spec_path: Path):
@@ -30,15 +32,23 @@ def _load(spec_path: Path):
 
 
 def _guard(fn, *args, **kwargs):
-    """Run ``fn``; spec/plan/store/dataset problems become a clear error and exit code 2."""
+    """Run ``fn``; spec/plan/store/dataset problems become a clear error and exit code 2, machine faults
+    (disk full, permission denied, read-only filesystem) one line naming the path and exit code 1."""
+    from cellplateau import _faults
+    from cellplateau.corpus.ingest import IngestError
     from cellplateau.corpus.store import StoreError
     from cellplateau.evaluation.datasets import DatasetError
     from cellplateau.runner.plan import PlanError
 
     try:
         return fn(*args, **kwargs)
-    except (PlanError, StoreError, DatasetError) as exc:
+    except (PlanError, StoreError, DatasetError, IngestError) as exc:
         _fail(str(exc))
+    except OSError as exc:
+        line = _faults.describe(exc)
+        if line is None:
+            raise
+        _fail(line, code=1)
 
 
 @app.command()
@@ -58,7 +68,7 @@ def simulate(
     params = AtlasParams(n_cells=n_cells, n_genes=n_genes, eval_cells=eval_cells, seed=seed)
     with Progress(console=console) as bar:
         task = bar.add_task("simulating", total=None)
-        store = simulate_atlas(out, params, eval_dir=eval_dir,
+        store = _guard(simulate_atlas, out, params, eval_dir=eval_dir,
                                progress=lambda i, n: bar.update(task, completed=i, total=n))
     console.print(f"wrote {store} (fingerprint {store.fingerprint}); evaluation sets in "
                   f"{eval_dir or out.parent / 'eval'}")
@@ -80,9 +90,13 @@ def ingest(
     preset: Annotated[Optional[str], typer.Option(help="named filter: sctab (the reference corpus)")] = None,
     genes: Annotated[Optional[Path], typer.Option(help="file of gene IDs to keep (one a line), SOMA only")] = None,
     chunk_size: Annotated[int, typer.Option(help="cells read per chunk")] = 50_000,
+    min_shared_genes: Annotated[int, typer.Option(help="refuse an input sharing fewer genes with the other "
+                                                       "inputs")] = 1,
+    allow_disjoint: Annotated[bool, typer.Option(help="ingest inputs that share too few genes, or come from "
+                                                      "different organisms")] = False,
 ) -> None:
     """Build a corpus store from h5ad files, a TileDB-SOMA experiment, or the CELLxGENE Census."""
-    from cellplateau.corpus.ingest import IngestError, ingest_h5ad, read_vocabulary
+    from cellplateau.corpus.ingest import ingest_h5ad, read_vocabulary
 
     obs_map = {}
     for item in obs or []:
@@ -93,20 +107,17 @@ def ingest(
     from_soma = soma is not None or census_version is not None
     if from_soma == bool(files):
         _fail("give either .h5ad files or --soma/--census-version, not both and not neither")
-    try:
-        if from_soma:
-            from cellplateau.corpus.soma import ingest_from_cli
+    if from_soma:
+        from cellplateau.corpus.soma import ingest_from_cli
 
-            report = ingest_from_cli(out, uri=soma, census_version=census_version, organism=organism,
-                                     layer=layer, obs_filter=obs_filter, var_filter=var_filter, preset=preset,
-                                     genes=genes, obs_map=obs_map, chunk_size=chunk_size, log=console.print,
-                                     progress=True)
-        else:
-            vocab = read_vocabulary(vocabulary) if vocabulary else None
-            report = ingest_h5ad(out, files, vocabulary=vocab, obs_map=obs_map, gene_key=gene_key, layer=layer,
-                                 chunk_size=chunk_size, log=console.print, progress=True)
-    except IngestError as exc:
-        _fail(str(exc))
+        report = _guard(ingest_from_cli, out, uri=soma, census_version=census_version, organism=organism,
+                        layer=layer, obs_filter=obs_filter, var_filter=var_filter, preset=preset, genes=genes,
+                        obs_map=obs_map, chunk_size=chunk_size, log=console.print, progress=True)
+    else:
+        vocab = _guard(read_vocabulary, vocabulary) if vocabulary else None
+        report = _guard(ingest_h5ad, out, files, vocabulary=vocab, obs_map=obs_map, gene_key=gene_key, layer=layer,
+                        chunk_size=chunk_size, log=console.print, progress=True, allow_disjoint=allow_disjoint,
+                        min_shared_genes=min_shared_genes)
     console.print(f"wrote {out}: {report.n_cells} cells x {report.n_genes} genes")
 
 
@@ -114,7 +125,7 @@ def ingest(
 def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -> None:
     """Show how many subsets, trainings and evaluations the study implies, and what is done."""
     from cellplateau.runner.compute import plan_compute
-    from cellplateau.runner.execute import plan_counts, plan_summary, planned
+    from cellplateau.runner.execute import damaged_units, plan_counts, plan_summary, planned
 
     spec = _load(spec_path)
     if not (Path(spec.corpus.path) / "store.json").exists() and spec.corpus.expected_cells is None:
@@ -150,6 +161,8 @@ def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -
                       "`run` needs the store", highlight=False)
     for path in counts["missing_datasets"]:
         console.print(f"evaluation dataset not on disk yet: {path}", highlight=False)
+    for line in damaged_units(built):
+        console.print(f"damaged (the next run recomputes it): {line}", highlight=False)
 
 
 @app.command()
@@ -170,6 +183,8 @@ def run(
                      retry_failed=retry_failed)
     console.print(f"computed {len(summary.computed)} units, {summary.skipped} already done, "
                   f"{summary.seconds:.1f} s")
+    if summary.fault:
+        _fail(summary.fault, code=1)
     if summary.failed:
         err.print(f"[bold red]{len(summary.failed)} units failed[/] (tracebacks: cellplateau status "
                   f"{spec_path}; retry: cellplateau run {spec_path} --retry-failed)", highlight=False)
@@ -196,7 +211,36 @@ def status(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")])
         table.add_row(stage, *(str(by_state[s]) for s in UNIT_STATES))
     console.print(table)
     for f in failures:
-        console.print(f"failed: {f['label']} ({f['attempts']} attempts, {f['where']}): {f['error']}", highlight=False)
+        if f["where"] == "verify":
+            console.print(f"damaged (the next run recomputes it): {f['label']}: {f['error']}", highlight=False)
+        else:
+            console.print(f"failed: {f['label']} ({f['attempts']} attempts, {f['where']}): {f['error']}",
+                          highlight=False)
+
+
+@app.command()
+def verify(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -> None:
+    """Checksum the corpus store and every artifact of the study; report per stage (exit 1 if anything is
+    damaged: `run` recomputes damaged artifacts; a damaged corpus must be rebuilt)."""
+    from cellplateau.runner.execute import verify_study
+
+    spec = _load(spec_path)
+    corpus, stages = _guard(verify_study, spec)
+    console.print(f"corpus {spec.corpus.path}: {corpus}", highlight=False)
+    table = Table(title=f"study {spec.name}: artifacts")
+    for col in ("stage", "units", "verified", "no record (sound)", "damaged", "not computed"):
+        table.add_column(col, justify="left" if col == "stage" else "right")
+    for stage, rep in stages.items():
+        table.add_row(stage, str(rep.units), str(rep.verified), str(rep.legacy), str(len(rep.damaged)),
+                      str(rep.pending))
+    console.print(table)
+    damaged = [line for rep in stages.values() for line in rep.damaged]
+    for line in damaged:
+        console.print(f"damaged: {line}", highlight=False)
+    if damaged:
+        err.print(f"{len(damaged)} damaged artifacts: `cellplateau run {spec_path}` recomputes them",
+                  highlight=False)
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -205,7 +249,6 @@ def report(
     compare: Annotated[Optional[Path], typer.Option(help="a second study's spec to compare against")] = None,
 ) -> None:
     """Rebuild the report from the results table alone (optionally side by side with a second study)."""
-    import pandas as pd
 
     from cellplateau.report.html import write_comparison, write_report
     from cellplateau.runner.context import StudyContext
@@ -214,13 +257,24 @@ def report(
     for ctx in ctxs:
         if not ctx.layout.results.exists():
             _fail(f"{ctx.layout.results}: no results table; run the study {ctx.spec.name!r} first")
-    tables = [pd.read_parquet(ctx.layout.results) for ctx in ctxs]
+    tables = [_guard(_read_results, ctx.layout.results) for ctx in ctxs]
     if compare is None:
-        path = write_report(ctxs[0], tables[0], progress=True)
+        path = _guard(write_report, ctxs[0], tables[0], progress=True)
     else:
-        path = write_comparison(ctxs[0], ctxs[1], tables[0], tables[1])
+        path = _guard(write_comparison, ctxs[0], ctxs[1], tables[0], tables[1])
     _print_glance(Path(path).parent, ctxs[0].spec.name)
     console.print(f"report: {path}")
+
+
+def _read_results(path: Path):
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(path)
+    except (ValueError, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno is not None:
+            raise
+        _fail(f"{path}: the results table cannot be read ({exc}); `cellplateau run` rebuilds it")
 
 
 def _print_glance(report_dir: Path, name: str) -> None:

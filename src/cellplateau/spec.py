@@ -376,8 +376,12 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
     path = Path(path)
     if not path.exists():
         raise SpecError(f"{path}: spec file not found")
+    if path.is_dir():
+        raise SpecError(f"{path}: is a folder; expected a study spec file (YAML)")
     try:
         data = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"{path}: cannot be read as a text file ({getattr(exc, 'strerror', None) or exc})") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML ({exc})") from None
     return parse_spec(data, source=str(path), base=path.resolve().parent)

@@ -30,7 +30,7 @@ def test_failed_unit_is_retried_recorded_blocks_its_dependents_and_retry_failed_
     monkeypatch.setitem(units.RUNNERS, "subset", flaky)
     held = claims.try_claim(ctx.layout.claim(bad.key), lease_s=60)     # as if a live worker were on it
     counts, _ = study_status(spec)
-    assert counts["subset"] == {"done": 0, "running": 1, "failed": 0, "pending": 2}
+    assert counts["subset"] == {"done": 0, "running": 1, "failed": 0, "damaged": 0, "pending": 2}
     claims.release(held)
     summary = run_study(spec, progress=False, log=lambda s: None)
     assert len(calls) == 2, "one attempt plus max_retries=1 retry"
@@ -44,7 +44,7 @@ def test_failed_unit_is_retried_recorded_blocks_its_dependents_and_retry_failed_
     assert all("depends on failed unit" in summary.failed[d] for d in dependents)
     assert not (ctx.layout.report_dir / "report.html").exists(), "no report from an incomplete study"
     counts, failures = study_status(spec)
-    assert counts["subset"] == {"done": 2, "running": 0, "failed": 1, "pending": 0}
+    assert counts["subset"] == {"done": 2, "running": 0, "failed": 1, "damaged": 0, "pending": 0}
     assert counts["train"]["pending"] == 1 and counts["train"]["done"] == 3
     assert failures == [{"label": bad.label, "attempts": 2, "where": "local", "error": "RuntimeError: boom #2"}]
     out = subprocess.run([sys.executable, "-m", "cellplateau", "status", str(spec_path)], capture_output=True,

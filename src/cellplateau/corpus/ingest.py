@@ -17,14 +17,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from cellplateau.corpus._inputs import IngestError, InputSurvey, check_shared_genes, guarded, survey
 from cellplateau.corpus.genes import looks_like_ensembl, map_genes
 from cellplateau.corpus.store import OBS_COLUMNS, CorpusStore, StoreWriter
 
 MISSING = "unknown"
-
-
-class IngestError(ValueError):
-    """An input file cannot become part of a corpus; the message names the file and the problem."""
 
 
 @dataclass(frozen=True)
@@ -34,36 +31,27 @@ class IngestReport:
     lines: list[str]
 
 
-def _source_genes(adata, path: Path, gene_key: str | None) -> pd.Index:
-    if gene_key is None:
-        return pd.Index(adata.var_names.astype(str))
-    if gene_key not in adata.var.columns:
-        raise IngestError(f"{path}: var has no column {gene_key!r} (gene_key); columns are {list(adata.var.columns)}")
-    return pd.Index(adata.var[gene_key].astype(str))
-
-
-def union_vocabulary(paths: Sequence[str | os.PathLike], *, gene_key: str | None = None) -> pd.DataFrame:
-    """Union of the inputs' genes, in order of first appearance, as a vocabulary table."""
-    import anndata as ad
-
+def _vocabulary_of(surveys: Sequence[InputSurvey]) -> pd.DataFrame:
     symbols: list[str] = []
     ids: list[str] = []
     seen: set[str] = set()
-    for p in paths:
-        adata = ad.read_h5ad(p, backed="r")
-        names = _source_genes(adata, Path(p), gene_key)
-        is_id = looks_like_ensembl(names)
-        for n in names:
+    for s in surveys:
+        is_id = looks_like_ensembl(s.genes)
+        for n in s.genes:
             if n not in seen:
                 seen.add(n)
                 (ids if is_id else symbols).append(n)
-        adata.file.close()
     if symbols and ids:
         raise IngestError("inputs mix gene symbols and Ensembl IDs and no vocabulary was given; "
                           "pass a vocabulary table with both gene_symbol and gene_id columns")
     names = symbols or ids
     return pd.DataFrame({"gene_symbol": names if symbols else [""] * len(names),
                          "gene_id": names if ids else [""] * len(names)})
+
+
+def union_vocabulary(paths: Sequence[str | os.PathLike], *, gene_key: str | None = None) -> pd.DataFrame:
+    """Union of the inputs' genes, in order of first appearance, as a vocabulary table."""
+    return _vocabulary_of([survey(p, gene_key=gene_key) for p in paths])
 
 
 def read_vocabulary(path: str | os.PathLike) -> pd.DataFrame:
@@ -99,32 +87,18 @@ def check_counts(X: sp.spmatrix | np.ndarray, path: Path, *, rows: tuple[int, in
                           "expected. Use the raw-count layer (layer=...) or round the data before ingesting")
 
 
-def _check_obs_map(paths: Sequence[Path], obs_map: Mapping[str, str]) -> int:
-    """A mapped source column must exist in at least one input (files without it get ``unknown``).
-
-    Returns the inputs' total number of cells (for the progress bar's ETA)."""
-    import anndata as ad
-
-    found = {src: False for src in obs_map.values()}
-    seen: dict[str, list[str]] = {}
-    n_cells = 0
-    for p in paths:
-        adata = ad.read_h5ad(p, backed="r")
-        n_cells += adata.n_obs
-        seen[p.name] = list(adata.obs.columns)
-        for src in found:
-            found[src] |= src in adata.obs.columns
-        adata.file.close()
+def _check_obs_map(surveys: Sequence[InputSurvey], obs_map: Mapping[str, str]) -> None:
+    """A mapped source column must exist in at least one input (files without it get ``unknown``)."""
     for col, src in obs_map.items():
-        if not found[src]:
-            raise IngestError(f"{', '.join(map(str, paths))}: no input has obs column {src!r} (mapped to {col!r}); "
-                              f"columns are {seen}")
-    return n_cells
+        if not any(src in s.obs_columns for s in surveys):
+            raise IngestError(f"{', '.join(str(s.path) for s in surveys)}: no input has obs column {src!r} (mapped to "
+                              f"{col!r}); columns are { {s.path.name: list(s.obs_columns) for s in surveys} }")
 
 
 def ingest_h5ad(out: str | os.PathLike, paths: Sequence[str | os.PathLike], *,
                 vocabulary: pd.DataFrame | None = None, obs_map: Mapping[str, str] | None = None,
                 gene_key: str | None = None, layer: str | None = None, chunk_size: int = 10_000,
+                min_shared_genes: int = 1, allow_disjoint: bool = False,
                 log: Callable[[str], None] | None = None, progress: bool = False) -> IngestReport:
     """Build a store at ``out`` from ``paths``.
 
@@ -133,6 +107,11 @@ def ingest_h5ad(out: str | os.PathLike, paths: Sequence[str | os.PathLike], *,
     ``"unknown"``. ``dataset`` defaults to the file stem. ``layer`` reads counts from a layer
     instead of ``X``. Files are read in backed mode, ``chunk_size`` rows at a time. ``progress`` shows
     cells ingested, the current file and the ETA (:mod:`cellplateau._progress`).
+
+    Every input is surveyed first behind one guard (a file that is not a readable ``.h5ad`` is one line
+    naming it); an input sharing fewer than ``min_shared_genes`` genes with the others, or inputs from
+    different organisms, are refused unless ``allow_disjoint``. Temporary folders a killed ingest into
+    ``out`` left behind are removed.
     """
     import anndata as ad
 
@@ -141,50 +120,59 @@ def ingest_h5ad(out: str | os.PathLike, paths: Sequence[str | os.PathLike], *,
     paths = [Path(p) for p in paths]
     if not paths:
         raise IngestError("no input files given")
-    for p in paths:
-        if not p.exists():
-            raise IngestError(f"{p}: file not found")
+    surveys = [survey(p, gene_key=gene_key) for p in paths]
     obs_map = dict(obs_map or {})
-    vocab = vocabulary if vocabulary is not None else union_vocabulary(paths, gene_key=gene_key)
+    vocab = vocabulary if vocabulary is not None else _vocabulary_of(surveys)
+    if not allow_disjoint:
+        check_shared_genes(surveys, min_shared=min_shared_genes)
     lines: list[str] = []
-    n_total = _check_obs_map(paths, obs_map)
+    _check_obs_map(surveys, obs_map)
+    for s in surveys:
+        if layer is not None and layer not in s.layers:
+            raise IngestError(f"{s.path}: no layer {layer!r}; layers are {list(s.layers)}")
     columns = list(dict.fromkeys([*OBS_COLUMNS, *obs_map]))
     with StoreWriter(out, vocab[["gene_symbol", "gene_id"]], data_dtype="int32",
                      provenance={"ingested_from": [str(p) for p in paths], "obs_map": obs_map}) as w, \
-            progress_bar("ingest", total=n_total, unit="cells", enabled=progress) as bar:
-        for i_file, p in enumerate(paths, 1):
-            try:
+            progress_bar("ingest", total=sum(s.n_obs for s in surveys), unit="cells", enabled=progress) as bar:
+        lines += [f"removed {p}: the temporary folder of a killed ingest" for p in w.removed_stale]
+        for i_file, s in enumerate(surveys, 1):
+            p = s.path
+            with guarded(p):
                 adata = ad.read_h5ad(p, backed="r")
-            except Exception as exc:  # noqa: BLE001
-                raise IngestError(f"{p}: cannot be read as h5ad ({exc})") from exc
-            mapping = map_genes(_source_genes(adata, p, gene_key), vocab)
-            if mapping.n_mapped == 0:
-                raise IngestError(f"{p}: none of its genes are in the vocabulary (matched by {mapping.key})")
-            lines.append(mapping.summary(p.name))
-            obs = pd.DataFrame(index=range(adata.n_obs))
-            for col in columns:
-                src = obs_map.get(col, col)
-                if src in adata.obs.columns:
-                    obs[col] = adata.obs[src].astype(str).replace({"nan": MISSING}).to_numpy()
-                elif col == "dataset":
-                    obs[col] = p.stem
-                else:
-                    obs[col] = MISSING
-                    if col in obs_map:
-                        lines.append(f"{p.name}: obs has no column {src!r}; {col!r} is {MISSING!r} for its cells")
-            if layer is not None and layer not in adata.layers:
-                raise IngestError(f"{p}: no layer {layer!r}; layers are {list(adata.layers.keys())}")
-            for start in range(0, adata.n_obs, chunk_size):
-                stop = min(start + chunk_size, adata.n_obs)
-                X = adata.layers[layer][start:stop] if layer else adata.X[start:stop]
-                X = sp.csr_matrix(X)
-                check_counts(X, p, rows=(start, stop))
-                w.append(mapping.apply(X), obs.iloc[start:stop])
-                bar.advance(stop - start, note=f"file {i_file}/{len(paths)} {p.name}")
-            lines.append(f"{p.name}: {adata.n_obs} cells")
-            adata.file.close()
+            try:
+                mapping = map_genes(s.genes, vocab)
+                if mapping.n_mapped == 0:
+                    raise IngestError(f"{p}: none of its genes are in the vocabulary (matched by {mapping.key})")
+                lines.append(mapping.summary(p.name))
+                with guarded(p, " (reading obs)"):
+                    obs = _store_obs(adata, p, columns, obs_map, lines)
+                for start in range(0, adata.n_obs, chunk_size):
+                    stop = min(start + chunk_size, adata.n_obs)
+                    with guarded(p, f" (reading rows {start}-{stop} of {'layer ' + layer if layer else 'X'})"):
+                        X = sp.csr_matrix(adata.layers[layer][start:stop] if layer else adata.X[start:stop])
+                    check_counts(X, p, rows=(start, stop))
+                    w.append(mapping.apply(X), obs.iloc[start:stop])
+                    bar.advance(stop - start, note=f"file {i_file}/{len(paths)} {p.name}")
+                lines.append(f"{p.name}: {adata.n_obs} cells")
+            finally:
+                adata.file.close()
     store = CorpusStore(out)
     for line in lines:
         if log:
             log(line)
     return IngestReport(store.n_cells, store.n_genes, lines)
+
+
+def _store_obs(adata, p: Path, columns: list[str], obs_map: Mapping[str, str], lines: list[str]) -> pd.DataFrame:
+    obs = pd.DataFrame(index=range(adata.n_obs))
+    for col in columns:
+        src = obs_map.get(col, col)
+        if src in adata.obs.columns:
+            obs[col] = adata.obs[src].astype(str).replace({"nan": MISSING}).to_numpy()
+        elif col == "dataset":
+            obs[col] = p.stem
+        else:
+            obs[col] = MISSING
+            if col in obs_map:
+                lines.append(f"{p.name}: obs has no column {src!r}; {col!r} is {MISSING!r} for its cells")
+    return obs

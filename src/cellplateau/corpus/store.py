@@ -30,10 +30,13 @@ import pandas as pd
 import scipy.sparse as sp
 
 from cellplateau._io import atomic_write_json
+from cellplateau.corpus import _checksums
 
 FORMAT = "cellplateau-store"
 FORMAT_VERSION = 1
 OBS_COLUMNS = ("cell_type", "tissue", "donor", "dataset", "assay")
+FILES = ("X_indptr.npy", "X_indices.bin", "X_data.bin", "obs.parquet", "var.parquet")
+_REBUILD = "the store is damaged: rebuild it (`cellplateau ingest` or `cellplateau simulate`)"
 
 
 class StoreError(ValueError):
@@ -49,13 +52,69 @@ class CorpusStore:
         if not meta_path.exists():
             raise StoreError(f"{self.path}: not a corpus store (no store.json); build one with "
                              "`cellplateau simulate` or `cellplateau ingest`")
-        self.meta = json.loads(meta_path.read_text())
+        try:
+            self.meta = json.loads(meta_path.read_text())
+            if not isinstance(self.meta, dict):
+                raise ValueError(f"a JSON {type(self.meta).__name__}, not an object")
+        except (ValueError, UnicodeDecodeError) as exc:   # JSONDecodeError is a ValueError
+            raise StoreError(f"{meta_path}: not a valid store description ({exc}); {_REBUILD}") from None
+        except OSError as exc:
+            raise StoreError(f"{meta_path}: cannot be read ({exc.strerror})") from None
         if self.meta.get("format") != FORMAT:
             raise StoreError(f"{meta_path}: 'format' is {self.meta.get('format')!r}, expected {FORMAT!r}")
-        self.n_cells = int(self.meta["n_cells"])
-        self.n_genes = int(self.meta["n_genes"])
-        self.nnz = int(self.meta["nnz"])
-        self.fingerprint: str = self.meta["fingerprint"]
+        try:
+            self.n_cells = int(self.meta["n_cells"])
+            self.n_genes = int(self.meta["n_genes"])
+            self.nnz = int(self.meta["nnz"])
+            self.fingerprint: str = self.meta["fingerprint"]
+            np.dtype(self.meta["data_dtype"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreError(f"{meta_path}: missing or malformed entry {exc}; {_REBUILD}") from None
+
+    @property
+    def checksums(self) -> dict | None:
+        """``{"algorithm", "block_bytes", "files": {name: {"size", "blocks": [hex, ...]}}}`` recorded when the
+        store was written; None for a store written before checksums were recorded (sizes are still checked)."""
+        return self.meta.get("checksums")
+
+    def _fail(self, name: str, problem: str) -> StoreError:
+        return StoreError(f"{self.path}: {name} {problem}; {_REBUILD}")
+
+    def check_files(self) -> None:
+        """Cheap structural check (a stat per file and the last row pointer): every file is present, ``X_indptr``
+        has ``n_cells + 1`` pointers ending at ``nnz``, and each file has the size its contents imply and the size
+        recorded at writing. Raises :class:`StoreError` naming the store and the file."""
+        recorded = (self.checksums or {}).get("files", {})
+        for name in FILES:
+            p = self.path / name
+            if not p.is_file():
+                raise self._fail(name, "is missing")
+            size = p.stat().st_size
+            if name in recorded and size != recorded[name]["size"]:
+                raise self._fail(name, f"is {size:,} bytes, {recorded[name]['size']:,} when written "
+                                       f"({'truncated' if size < recorded[name]['size'] else 'grown'})")
+        for opened in (self.indptr, self._indices, self._data):     # each checks its size as it is mapped
+            del opened
+
+    def verify_checksums(self, *, blocks: dict[str, list[int]] | None = None) -> bool:
+        """Stream every file (or only ``blocks[name]``) and compare with the checksums recorded at writing.
+
+        Raises :class:`StoreError` naming the store, the file and the first damaged block; returns False when
+        the store has no checksums (written by an older version), True when every block matches.
+        """
+        sums = self.checksums
+        if sums is None:
+            return False
+        self.check_files()
+        size = int(sums["block_bytes"])
+        for name, rec in sums["files"].items():
+            want = None if blocks is None else blocks.get(name, [])
+            bad = _checksums.first_bad_block(self.path / name, rec["blocks"], size, want)
+            if bad is not None:
+                lo = bad * size
+                raise self._fail(name, f"content differs from its checksum in bytes {lo:,}-"
+                                       f"{min(lo + size, rec['size']):,} (block {bad}), though its size is unchanged")
+        return True
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -63,20 +122,59 @@ class CorpusStore:
 
     @cached_property
     def indptr(self) -> np.ndarray:
-        return np.load(self.path / "X_indptr.npy", mmap_mode="r")
+        """Row pointers (n_cells + 1,), memory-mapped after their header and size are checked."""
+        path = self.path / "X_indptr.npy"
+        try:
+            with open(path, "rb") as fh:
+                fmt = np.lib.format
+                version = fmt.read_magic(fh)
+                read = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+                shape, _, dtype = read(fh)
+                offset = fh.tell()
+        except FileNotFoundError:
+            raise self._fail("X_indptr.npy", "is missing") from None
+        except (ValueError, OSError, SyntaxError) as exc:
+            raise self._fail("X_indptr.npy", f"is not a readable .npy file ({exc})") from None
+        if shape != (self.n_cells + 1,) or dtype.kind not in "iu":
+            raise self._fail("X_indptr.npy", f"holds {dtype} {shape}, expected int64 ({self.n_cells + 1},)")
+        size, want = path.stat().st_size, offset + (self.n_cells + 1) * dtype.itemsize
+        if size != want:
+            raise self._fail("X_indptr.npy", f"is {size:,} bytes, expected {want:,} for {self.n_cells + 1:,} row "
+                                             f"pointers ({'truncated' if size < want else 'too long'})")
+        indptr = np.load(path, mmap_mode="r")
+        if int(indptr[0]) != 0 or int(indptr[-1]) != self.nnz:
+            raise self._fail("X_indptr.npy", f"runs from {int(indptr[0])} to {int(indptr[-1]):,}, expected 0 to "
+                                             f"nnz = {self.nnz:,} (store.json)")
+        return indptr
+
+    def _open_bin(self, name: str, dtype: np.dtype) -> np.ndarray:
+        """Memory-map a values file after checking its size against ``X_indptr`` (nnz values of ``dtype``)."""
+        nnz = int(self.indptr[-1])
+        path = self.path / name
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            raise self._fail(name, "is missing") from None
+        want = nnz * dtype.itemsize
+        if size != want:
+            raise self._fail(name, f"is {size:,} bytes, but X_indptr.npy says {nnz:,} values of {dtype} "
+                                   f"({want:,} bytes): {'truncated' if size < want else 'too long'}")
+        if nnz == 0:
+            return np.zeros(0, dtype=dtype)
+        return np.memmap(path, dtype=dtype, mode="r", shape=(nnz,))
 
     @cached_property
     def _indices(self) -> np.ndarray:
-        return _open_bin(self.path / "X_indices.bin", np.int32, self.nnz)
+        return self._open_bin("X_indices.bin", np.dtype(np.int32))
 
     @cached_property
     def _data(self) -> np.ndarray:
-        return _open_bin(self.path / "X_data.bin", np.dtype(self.meta["data_dtype"]), self.nnz)
+        return self._open_bin("X_data.bin", np.dtype(self.meta["data_dtype"]))
 
     @cached_property
     def obs(self) -> pd.DataFrame:
         """Cell metadata (string columns become categoricals)."""
-        df = pd.read_parquet(self.path / "obs.parquet")
+        df = self._read_table("obs.parquet")
         for col in df.columns:
             if df[col].dtype == object:
                 df[col] = df[col].astype("category")
@@ -85,7 +183,15 @@ class CorpusStore:
     @cached_property
     def var(self) -> pd.DataFrame:
         """Gene vocabulary in column order: ``gene_symbol`` and ``gene_id``."""
-        return pd.read_parquet(self.path / "var.parquet")
+        return self._read_table("var.parquet")
+
+    def _read_table(self, name: str) -> pd.DataFrame:
+        try:
+            return pd.read_parquet(self.path / name)
+        except FileNotFoundError:
+            raise self._fail(name, "is missing") from None
+        except (OSError, ValueError) as exc:      # pyarrow's ArrowInvalid is a ValueError
+            raise self._fail(name, f"is not a readable Parquet table ({exc})") from None
 
     def obs_column(self, key: str) -> pd.Series:
         """One metadata column; a clear error names the key and what the store holds."""
@@ -163,10 +269,25 @@ class CorpusStore:
         return f"CorpusStore({str(self.path)!r}, n_cells={self.n_cells}, n_genes={self.n_genes})"
 
 
-def _open_bin(path: Path, dtype: np.dtype, n: int) -> np.ndarray:
-    if n == 0:
-        return np.zeros(0, dtype=dtype)
-    return np.memmap(path, dtype=dtype, mode="r", shape=(n,))
+WRITER = ".writer.json"     # who writes a temporary store folder (host, pid, process start)
+
+
+def _remove_stale_writes(path: Path) -> list[Path]:
+    """Remove the temporary folders a killed writer of ``path`` left beside it (their writer is dead on this
+    host, or unnamed: written before writers named themselves); a live writer's folder is left alone."""
+    import socket
+
+    from cellplateau.runner.claims import pid_alive, read_json
+
+    removed = []
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        info = read_json(tmp / WRITER)
+        if info is not None and (info.get("host") != socket.gethostname()
+                                 or pid_alive(int(info["pid"]), info.get("start"))):
+            continue
+        shutil.rmtree(tmp, ignore_errors=True)
+        removed.append(tmp)
+    return removed
 
 
 class StoreWriter:
@@ -189,9 +310,14 @@ class StoreWriter:
         self.data_dtype = np.dtype(data_dtype)
         self.provenance = provenance or {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.removed_stale = _remove_stale_writes(self.path)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent))
+        from cellplateau.runner.claims import owner
+
+        atomic_write_json(self._tmp / WRITER, owner())
         self._fi = open(self._tmp / "X_indices.bin", "wb")
         self._fd = open(self._tmp / "X_data.bin", "wb")
+        self._sums = {"X_indices.bin": _checksums.BlockHasher(), "X_data.bin": _checksums.BlockHasher()}
         self._row_nnz: list[np.ndarray] = []
         self._obs_writer = None       # pyarrow ParquetWriter, opened by the first chunk
         self._hash = hashlib.blake2b(digest_size=32)
@@ -211,8 +337,10 @@ class StoreWriter:
         data = counts.data.astype(self.data_dtype, copy=False)
         lens = np.diff(counts.indptr).astype(np.int64)
         obs = obs.reset_index(drop=True)
-        self._fi.write(indices.tobytes())
-        self._fd.write(data.tobytes())
+        for fh, name, part in ((self._fi, "X_indices.bin", indices), (self._fd, "X_data.bin", data)):
+            raw = memoryview(np.ascontiguousarray(part)).cast("B")
+            fh.write(raw)
+            self._sums[name].update(raw)
         for part in (lens, indices, data):
             self._hash.update(np.ascontiguousarray(part).tobytes())
         self._hash.update(pd.util.hash_pandas_object(obs.astype(str), index=False).values.tobytes())
@@ -253,12 +381,19 @@ class StoreWriter:
         else:
             pd.DataFrame().to_parquet(self._tmp / "obs.parquet", index=False)
         self.var.to_parquet(self._tmp / "var.parquet", index=False)
+        blocks = {name: h.digests() for name, h in self._sums.items()}
+        for name in ("X_indptr.npy", "obs.parquet", "var.parquet"):
+            blocks[name] = _checksums.block_digests(self._tmp / name)
+        checksums = {"algorithm": _checksums.ALGORITHM, "block_bytes": _checksums.BLOCK_BYTES,
+                     "files": {name: {"size": (self._tmp / name).stat().st_size, "blocks": blocks[name]}
+                               for name in FILES}}
         atomic_write_json(self._tmp / "store.json", {
             "format": FORMAT, "format_version": FORMAT_VERSION,
             "n_cells": self.n_cells, "n_genes": len(self.var), "nnz": self.nnz,
             "data_dtype": str(self.data_dtype), "index_dtype": "int32",
-            "fingerprint": self._hash.hexdigest()[:16], "provenance": self.provenance,
+            "fingerprint": self._hash.hexdigest()[:16], "provenance": self.provenance, "checksums": checksums,
         })
+        (self._tmp / WRITER).unlink()
         if self.path.exists():
             shutil.rmtree(self.path)
         os.replace(self._tmp, self.path)

@@ -10,13 +10,14 @@ import base64
 import html
 import io
 import re
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from cellplateau._io import atomic_write_bytes, atomic_write_text
+from cellplateau._io import atomic_dir, atomic_write_bytes, atomic_write_text
 from cellplateau.analysis import glance, summary
 from cellplateau.report import figures
 from cellplateau.report import glance as glance_view
@@ -325,19 +326,31 @@ def adaptive_section(w: _Writer, record: dict | None) -> list[str]:
     return parts
 
 
+def _write_folder(folder: Path, results: pd.DataFrame, title: str, *, keep: str = "", progress: bool = False,
+                  adaptive: dict | None = None) -> str:
+    """Render into a temporary folder beside ``folder`` and rename it into place, so a full disk or a kill
+    mid-way leaves the previous report (or none), never half of one. Subfolders named ``keep*`` of the
+    previous report (the comparisons) are carried over."""
+    with atomic_dir(folder) as tmp:
+        (tmp / "report.html").write_text(render(results, title=title, folder=tmp, progress=progress,
+                                                       adaptive=adaptive))
+        if keep and folder.is_dir():
+            for old in folder.glob(f"{keep}*"):
+                if old.is_dir() and not (tmp / old.name).exists():
+                    shutil.copytree(old, tmp / old.name)
+    return str(folder / "report.html")
+
+
 def write_report(ctx, results: pd.DataFrame, *, progress: bool = False) -> str:
-    """Write ``report/report.html`` (atomically) with figures and tables beside it; return its path.
+    """Write ``report/report.html`` with figures and tables beside it (the folder atomically); return its path.
     ``progress``: show the steps (tables, bootstrap, figures) as they are built."""
-    folder = ctx.layout.report_dir
-    path = folder / "report.html"
     record = None
     if ctx.spec.selection.adaptive is not None and (ctx.layout.root / "adaptive.json").exists():
         import json
 
         record = json.loads((ctx.layout.root / "adaptive.json").read_text())
-    atomic_write_text(path, render(results, title=f"cellplateau study: {ctx.spec.name}", folder=folder,
-                                   progress=progress, adaptive=record))
-    return str(path)
+    return _write_folder(ctx.layout.report_dir, results, f"cellplateau study: {ctx.spec.name}", keep="compare_",
+                         progress=progress, adaptive=record)
 
 
 def write_comparison(ctx_a, ctx_b, results_a: pd.DataFrame, results_b: pd.DataFrame) -> str:
@@ -349,6 +362,4 @@ def write_comparison(ctx_a, ctx_b, results_a: pd.DataFrame, results_b: pd.DataFr
                       results_b.assign(family=b + ":" + results_b["family"].astype(str))], ignore_index=True)
     both.loc[both["strategy"] == "baseline", "family"] = both["family"]
     folder = ctx_a.layout.report_dir / f"compare_{re.sub(r'[^A-Za-z0-9_.-]+', '_', b)}"
-    path = folder / "report.html"
-    atomic_write_text(path, render(both, title=f"cellplateau: {a} vs {b}", folder=folder))
-    return str(path)
+    return _write_folder(folder, both, f"cellplateau: {a} vs {b}")

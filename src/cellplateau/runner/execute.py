@@ -1,7 +1,8 @@
 """Run a plan stage by stage on an executor (local pool, Ray or SLURM), with retries and a progress bar.
 
-The study folder is the only state: a unit is done when its artifact exists, claimed while a claim
-file with a fresh heartbeat exists, failed while a failure record exists. Stages run in dependency
+The study folder is the only state: a unit is done when its outputs match its done record (sizes and
+checksums, ``runner/verify.py``), claimed while a claim file with a fresh heartbeat exists, failed while a
+failure record exists. Stages run in dependency
 order (subsets -> trainings -> evaluations -> results and report); units of a stage run in parallel.
 """
 
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cellplateau._io import clean_stale_temporaries
-from cellplateau.runner import claims
+from cellplateau.runner import claims, verify
 from cellplateau.runner.context import StudyContext
 from cellplateau.runner.plan import Plan, build_plan
 from cellplateau.runner.units import STAGES, Unit
@@ -26,6 +27,7 @@ class RunSummary:
     skipped: int
     seconds: float
     failed: dict[str, str] = field(default_factory=dict)     # unit label -> last error
+    fault: str = ""      # a machine fault (disk full, permission) that stopped the run, in one line
 
 
 def _run_stage(ex, ctx: StudyContext, stage: str, units: list[Unit],
@@ -48,6 +50,10 @@ def _run_stage(ex, ctx: StudyContext, stage: str, units: list[Unit],
                 again.append(unit)
                 continue
             progressed = True
+            if out.fault:                       # disk full, permission: a retry cannot help; stop the stage
+                failed[unit.key] = out.fault
+                on_outcome(unit, out)
+                return failed
             if out.status == "crashed":         # the worker died: it could not record the attempt itself
                 out.attempts = claims.record_failure(ctx.layout.failure(unit.key), error=out.error,
                                                      label=unit.label, where=out.where)
@@ -100,6 +106,31 @@ def _clean_temporaries(ctx: StudyContext) -> None:
         return claims.claim_state(ctx.layout.claim(key), lease_s=ctx.spec.execution.lease_s) == "running"
 
     clean_stale_temporaries(ctx.layout.artifacts, keep=live)
+    # a report folder being written by a killed run (one written right now by another run is minutes old at most)
+    import shutil
+
+    for tmp in ctx.layout.root.glob(f".{ctx.layout.report_dir.name}.*.tmp"):
+        if time.time() - tmp.stat().st_mtime > 600:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _outstanding(ctx: StudyContext, plan: Plan, log: Callable[[str], None]) -> list[Unit]:
+    """The units to compute: every output is checksummed once (per run); a damaged unit is named in one line
+    and its outputs removed so it is recomputed; a unit finished before done records existed is adopted."""
+    _, checks = verify.check_plan(ctx, plan, deep=True)
+    lease_s = ctx.spec.execution.lease_s
+    todo = []
+    for unit in plan.all_units():
+        state = checks[unit.key].state
+        if state in ("done", "legacy"):
+            if state == "legacy":
+                verify.adopt(ctx, unit)
+            continue
+        if state == "damaged" and claims.claim_state(ctx.layout.claim(unit.key), lease_s=lease_s) != "running":
+            log(f"{unit.label}: {checks[unit.key].problem}: recomputing")
+            verify.discard(ctx, unit)
+        todo.append(unit)
+    return todo
 
 
 def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], None] = print,
@@ -109,9 +140,9 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
     ``executor`` overrides ``execution.executor``; ``retry_failed`` clears the failure records of
     units that used up their retries. Units that still fail (and the units depending on them) are
     returned in ``RunSummary.failed``; the report is then not rebuilt. With ``selection.adaptive`` the units
-    run in rounds (:mod:`cellplateau.runner.adaptive`), each round on the same executor.
+    run in rounds (:mod:`cellplateau.runner.adaptive`), every round on the same executor.
     """
-    from cellplateau._io import atomic_write_text
+    from cellplateau._io import write_if_changed
     from cellplateau.report.html import write_report
     from cellplateau.runner.aggregate import build_results
     from cellplateau.runner.executors import EXECUTORS
@@ -120,39 +151,40 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
     ensure_corpus(spec, log=log)
     ensure_datasets(spec, log=log)
     ctx = StudyContext(spec)
+    log(f"corpus {ctx.store.path}: {verify.check_corpus(ctx)}")
+    plan = build_plan(ctx)               # a spec the plan refuses writes nothing
     _clean_temporaries(ctx)
     ctx.layout.root.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(ctx.layout.root / "spec.resolved.json", spec.model_dump_json(indent=2))
-    plan = build_plan(ctx)
+    write_if_changed(ctx.layout.root / "spec.resolved.json", spec.model_dump_json(indent=2))
+    outstanding = _outstanding(ctx, plan, log)
+    skipped = len(plan.all_units()) - len(outstanding)
     rounds = None
     if spec.selection.adaptive is not None:       # rounds of ordinary units: every executor, resumable
         from cellplateau.runner.adaptive import AdaptiveRun
 
         rounds = AdaptiveRun(ctx, plan)
-    units = rounds.units() if rounds else plan.all_units()
-    skipped = 0
     computed: list[str] = []
     failed: dict[str, str] = {}
+    faults: list[str] = []
     ex = None
     seen: set[str] = set()
     try:
         while True:
-            todo = [u for u in units if u.key not in seen and not u.done(ctx)]
-            skipped += sum(u.key not in seen for u in units) - len(todo)
-            seen.update(u.key for u in units)
+            wanted = {u.key for u in (rounds.units() if rounds else plan.all_units())}
+            todo = [u for u in outstanding if u.key in wanted and u.key not in seen]
+            seen |= wanted
             if todo and ex is None:
                 ex = EXECUTORS[executor or spec.execution.executor](spec)
-            _run_units(ex, ctx, todo, failed, computed, log=log, progress=progress, retry_failed=retry_failed)
+            _run_units(ex, ctx, todo, failed, computed, faults, log=log, progress=progress, retry_failed=retry_failed)
             if failed or rounds is None or not rounds.advance(build_results(ctx, plan)):
                 break
-            units = rounds.units()
     finally:
         if ex is not None:
             ex.close()
     labels = {u.key: u.label for u in plan.all_units()}
     if failed:
         return RunSummary(computed, skipped, time.perf_counter() - t_start,
-                          {labels[k]: err for k, err in failed.items()})
+                          {labels[k]: err for k, err in failed.items()}, faults[0] if faults else "")
     if rounds is not None:
         record = rounds.write_record()
         log(f"adaptive: {len(record['rounds'])} rounds, {len(record['skipped'])} units skipped, training FLOPs "
@@ -162,9 +194,10 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
     return RunSummary(computed, skipped, time.perf_counter() - t_start)
 
 
-def _run_units(ex, ctx: StudyContext, todo: list[Unit], failed: dict[str, str], computed: list[str], *,
-               log: Callable[[str], None], progress: bool, retry_failed: bool) -> None:
-    """Run ``todo`` stage by stage on ``ex`` (one progress bar per stage); record failures in ``failed``."""
+def _run_units(ex, ctx: StudyContext, todo: list[Unit], failed: dict[str, str], computed: list[str],
+               faults: list[str], *, log: Callable[[str], None], progress: bool, retry_failed: bool) -> None:
+    """Run ``todo`` stage by stage on ``ex`` (one progress bar per stage); failures go to ``failed``, machine
+    faults (disk full, permission) to ``faults``, after which later stages are not started."""
     from cellplateau._progress import progress as progress_bar
 
     limit = ctx.spec.execution.max_retries
@@ -192,6 +225,8 @@ def _run_units(ex, ctx: StudyContext, todo: list[Unit], failed: dict[str, str], 
                 bar.fail(blocked, note="blocked by earlier failures")
 
             def on_outcome(unit: Unit, out: Outcome, bar=bar) -> None:
+                if out.fault:
+                    faults.append(f"{out.fault} (unit {unit.label})")
                 if out.status in ("failed", "crashed"):
                     bar.fail(note=unit.label)
                     return
@@ -200,11 +235,14 @@ def _run_units(ex, ctx: StudyContext, todo: list[Unit], failed: dict[str, str], 
                 bar.advance(note=unit.label)
 
             failed.update(_run_stage(ex, ctx, stage, ready, on_outcome, log))
+        if faults:          # disk full, permission: later stages cannot succeed either
+            break
 
 
 def planned(spec: StudySpec) -> tuple[StudyContext, Plan]:
     """The study's context (a corpus not built yet may stand in by its expected size) and its plan."""
     ctx = StudyContext(spec, planning=True)
+    verify.check_corpus(ctx)
     return ctx, build_plan(ctx)
 
 
@@ -230,30 +268,54 @@ def plan_counts(spec: StudySpec, built: tuple[StudyContext, Plan] | None = None)
     }
 
 
-UNIT_STATES = ("done", "running", "failed", "pending")
+UNIT_STATES = ("done", "running", "failed", "damaged", "pending")
 
 
-def unit_state(ctx: StudyContext, unit: Unit) -> str:
-    """``done`` (artifact present), ``running`` (a live claim), ``failed`` (a failure record), else ``pending``."""
-    if unit.done(ctx):
+def unit_state(ctx: StudyContext, unit: Unit, check: verify.UnitCheck | None = None) -> str:
+    """``done`` (outputs verified), ``running`` (a live claim), ``failed`` (a failure record), ``damaged`` (an
+    output missing or altered since it was written: the next run recomputes it), else ``pending``."""
+    check = check or verify.check_unit(ctx, unit)
+    if check.state in ("done", "legacy"):
         return "done"
     if claims.claim_state(ctx.layout.claim(unit.key), lease_s=ctx.spec.execution.lease_s) == "running":
         return "running"
-    return "failed" if ctx.layout.failure(unit.key).exists() else "pending"
+    if ctx.layout.failure(unit.key).exists():
+        return "failed"
+    return "damaged" if check.state == "damaged" else "pending"
 
 
 def study_status(spec: StudySpec) -> tuple[dict[str, dict[str, int]], list[dict]]:
-    """Counts of unit states per stage, and the failure records (label, attempts, last error line)."""
+    """Counts of unit states per stage, and the failure records (label, attempts, last error line); a damaged
+    unit is listed with ``where: "verify"`` and the damaged file as its error."""
     ctx = StudyContext(spec)
+    verify.check_corpus(ctx)
     plan: Plan = build_plan(ctx)
     counts = {stage: dict.fromkeys(UNIT_STATES, 0) for stage in STAGES}
     failures = []
     for unit in plan.all_units():
-        state = unit_state(ctx, unit)
+        check = verify.check_unit(ctx, unit)
+        state = unit_state(ctx, unit, check)
         counts[unit.kind][state] += 1
         if state == "failed":
             rec = claims.read_json(ctx.layout.failure(unit.key)) or {}
             lines = [x for x in rec.get("error", "").strip().splitlines() if x.strip()]
             failures.append({"label": unit.label, "attempts": rec.get("attempts", 0), "where": rec.get("where", ""),
                              "error": lines[-1] if lines else ""})
+        elif state == "damaged":
+            failures.append({"label": unit.label, "attempts": 0, "where": "verify", "error": check.problem})
     return counts, failures
+
+
+def damaged_units(built: tuple[StudyContext, Plan]) -> list[str]:
+    """``"label: file problem"`` for every unit of a :func:`planned` study whose outputs are damaged."""
+    ctx, plan = built
+    return [f"{u.label}: {c.problem}" for u in plan.all_units() if (c := verify.check_unit(ctx, u)).state == "damaged"]
+
+
+def verify_study(spec: StudySpec) -> tuple[str, dict[str, verify.StageReport]]:
+    """``cellplateau verify``: checksum the corpus store and every output of the study; writes nothing but the
+    corpus's verification stamp. Returns what the corpus check did and a report per stage."""
+    ctx = StudyContext(spec, planning=True)
+    corpus = verify.check_corpus(ctx, force=True)
+    stages, _ = verify.check_plan(ctx, build_plan(ctx), deep=True)
+    return corpus, stages

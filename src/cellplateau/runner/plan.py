@@ -80,6 +80,20 @@ def check_datasets(ctx: StudyContext) -> dict[str, float]:
     return out
 
 
+def check_fractions(spec: StudySpec, n_cells: int) -> None:
+    """Refuse a subset fraction that leaves fewer than 2 training cells after the validation split."""
+    from cellplateau.selection.subset import n_validation, subset_size
+
+    vf = spec.selection.val_fraction
+    for f in spec.selection.fractions:
+        n = subset_size(n_cells, f)
+        n_train = n - n_validation(n, vf)
+        if n_train < 2:
+            raise PlanError(f"selection.fractions: {f:g} of the corpus's {n_cells:,} cells is {n} cells, leaving "
+                            f"{n_train} training cells after the validation split (val_fraction {vf:g}); a model "
+                            "needs at least 2: raise the fraction")
+
+
 def _fmt_fraction(f: float) -> str:
     return f"{f:g}"
 
@@ -89,6 +103,7 @@ def build_plan(ctx: StudyContext) -> Plan:
     spec: StudySpec = ctx.spec
     fp = ctx.store.fingerprint
     plan = Plan()
+    check_fractions(spec, ctx.store.n_cells)
     for fam in spec.families:
         check = FAMILIES[fam.name].check
         if check is not None:

@@ -1,7 +1,8 @@
 """Units of work. Each is keyed by a hash of its inputs and writes its artifact atomically.
 
-A unit is *done* when its artifact exists; re-running a finished study therefore does nothing, and
-a study killed mid-way recomputes only the units whose artifacts are missing.
+A unit is *done* when its outputs match its done record (sizes and checksums, see ``runner/verify.py``);
+re-running a finished study therefore does nothing, and a study killed mid-way, or with a damaged output,
+recomputes only the units whose outputs are missing or damaged.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ class Unit:
                 "train": lay.model, "evaluate": lay.evaluation, "baseline": lay.evaluation}[self.kind](self.key)
 
     def done(self, ctx: StudyContext) -> bool:
-        p = self.path(ctx)
-        return p.exists() if p.suffix in (".parquet", ".json") else (p / "DONE").exists()
+        from cellplateau.runner.verify import unit_done
+
+        return unit_done(ctx, self)
 
 
 # ---------------------------------------------------------------- sketch embedding

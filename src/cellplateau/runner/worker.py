@@ -16,7 +16,8 @@ import traceback
 from dataclasses import dataclass
 from functools import lru_cache
 
-from cellplateau.runner import claims
+from cellplateau import _faults
+from cellplateau.runner import claims, verify
 from cellplateau.runner.context import StudyContext
 from cellplateau.runner.units import Unit, run_unit
 from cellplateau.spec import spec_from_json
@@ -34,6 +35,7 @@ class Outcome:
     error: str = ""
     attempts: int = 0
     where: str = ""
+    fault: str = ""      # a machine fault (disk full, permission) in one line: not retried
 
 
 @lru_cache(maxsize=4)
@@ -69,12 +71,25 @@ def attempt(spec_json: str, unit: Unit, *, threads: int | None = None, where: st
             return Outcome(unit.key, "skipped", where=where)
         t0 = time.perf_counter()
         try:
+            verify.check_inputs(ctx, unit)
             run_unit(ctx, unit, threads=threads)
-        except Exception:
-            error = traceback.format_exc()
-            n = claims.record_failure(ctx.layout.failure(unit.key), error=error, label=unit.label, where=where)
-            return Outcome(unit.key, "failed", time.perf_counter() - t0, error, n, where)
+            verify.write_record(ctx, unit)
+        except Exception as exc:
+            return _failed(ctx, unit, exc, time.perf_counter() - t0, where)
         seconds = time.perf_counter() - t0
     claims.clear_failure(ctx.layout.failure(unit.key))
     _log(ctx, unit, seconds, where)
     return Outcome(unit.key, "done", seconds, where=where)
+
+
+def _failed(ctx: StudyContext, unit: Unit, exc: Exception, seconds: float, where: str) -> Outcome:
+    """Record a failed attempt; a machine fault (disk full, ...) is named in one line, and when the failure
+    record cannot be written either (the same full disk) the attempt is still reported."""
+    error = traceback.format_exc()
+    fault = _faults.describe(exc, writing=unit.path(ctx).parent) or ""
+    try:
+        n = claims.record_failure(ctx.layout.failure(unit.key), error=error, label=unit.label, where=where)
+    except OSError as rec_exc:
+        n = claims.failure_attempts(ctx.layout.failure(unit.key)) + 1
+        error += f"\n(its failure record could not be written: {rec_exc})"
+    return Outcome(unit.key, "failed", seconds, error, n, where, fault)

@@ -24,11 +24,17 @@ def subset_size(n_cells: int, fraction: float) -> int:
     return max(1, min(n_cells, int(round(n_cells * fraction))))
 
 
-def split_train_val(n: int, val_fraction: float, *, rng: np.random.Generator) -> np.ndarray:
-    """Boolean mask (n,) with ``round(n * val_fraction)`` validation cells (at least 1 if n >= 2)."""
+def n_validation(n: int, val_fraction: float) -> int:
+    """Validation cells of an ``n``-cell subset: ``round(n * val_fraction)``, at least 1 and at most n - 1 if n >= 2."""
     n_val = int(round(n * val_fraction))
     if n >= 2 and val_fraction > 0:
         n_val = min(max(n_val, 1), n - 1)
+    return n_val
+
+
+def split_train_val(n: int, val_fraction: float, *, rng: np.random.Generator) -> np.ndarray:
+    """Boolean mask (n,) with :func:`n_validation` validation cells."""
+    n_val = n_validation(n, val_fraction)
     mask = np.zeros(n, dtype=bool)
     mask[rng.choice(n, size=n_val, replace=False)] = True
     return mask
