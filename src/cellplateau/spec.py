@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from cellplateau._hashing import stable_hash
 from cellplateau.evaluation import TASKS
@@ -103,9 +103,9 @@ class SelectionSpec(BaseModel):
     @field_validator("strategies")
     @classmethod
     def _distinct(cls, v: list) -> list:
-        names = [s.name for s in v]
+        names = [strategy_label(s) for s in v]
         if len(set(names)) != len(names):
-            raise ValueError(f"strategies must be distinct; got {names}")
+            raise ValueError(f"strategies must be distinct; got {names} (give repeated strategies a `label`)")
         return v
 
 
@@ -245,6 +245,15 @@ class StudySpec(BaseModel):
     quality: QualitySpec = Field(QualitySpec(), description="sequencing-depth axis (binomial thinning on read)")
 
     controls: bool = Field(True, description="also evaluate every family untrained (the 'fraction 0' floor)")
+    _spec_file: Path | None = PrivateAttr(None)     # the YAML whose lock file holds the datasets' checksums
+
+    @property
+    def lock_file(self) -> Path | None:
+        """``SPEC.lock`` beside the spec file (for a spec that ``extends`` another, the lock of the spec it starts
+        from: they share the evaluation files): checksums of the evaluation datasets (None for an in-memory spec)."""
+        from cellplateau.evaluation.lockfile import lock_path
+
+        return None if self._spec_file is None else lock_path(self._spec_file)
 
     @model_validator(mode="after")
     def _distinct_families(self) -> StudySpec:
@@ -267,10 +276,18 @@ class StudySpec(BaseModel):
         return stable_hash(self.model_dump(mode="json"))
 
 
+def strategy_label(config: BaseModel) -> str:
+    """The curve a strategy configuration draws in plans and results: its ``label`` when it has one (a strategy
+    listed twice with different settings, e.g. spike-in shares), else its name."""
+    return getattr(config, "label", None) or config.name
+
+
 def family_label(config: BaseModel) -> str:
     """``name`` or ``name-size``: how a family configuration is named in plans and results."""
+    from cellplateau.models.base import family_name
+
     size = getattr(config, "size", None)
-    return f"{config.name}-{size}" if size else config.name
+    return f"{family_name(config)}-{size}" if size else family_name(config)
 
 
 class SpecError(ValueError):
@@ -332,6 +349,21 @@ def load_spec_plugins(data: dict, *, source: str = "<spec>") -> None:
     refresh_types()
 
 
+def _resolve_config_paths(entry, registry: dict, fix) -> object:
+    """Make the ``Path`` fields of a family config entry relative to the spec (e.g. a command's ``cwd``)."""
+    if not isinstance(entry, dict) or entry.get("name") not in registry:
+        return entry
+    fields = registry[entry["name"]].config.model_fields
+    out = dict(entry)
+    for key, value in entry.items():
+        ann = fields[key].annotation if key in fields else None
+        if isinstance(value, str) and ann in (Path, Path | None):
+            out[key] = fix(value)
+    if "cwd" in fields and fields["cwd"].annotation is Path and "cwd" not in entry:
+        out["cwd"] = fix(".")
+    return out
+
+
 def resolve_paths(data: dict, base: Path) -> dict:
     """Make relative paths in a raw spec relative to the spec file's folder."""
     def fix(p):
@@ -344,6 +376,8 @@ def resolve_paths(data: dict, base: Path) -> dict:
     corpus = data.get("corpus")
     if isinstance(corpus, dict) and isinstance(corpus.get("path"), str):
         data["corpus"] = {**corpus, "path": fix(corpus["path"])}
+    if isinstance(data.get("families"), list):
+        data["families"] = [_resolve_config_paths(f, FAMILIES, fix) for f in data["families"]]
     ev = data.get("evaluation")
     if isinstance(ev, dict) and isinstance(ev.get("datasets"), list):
         data["evaluation"] = {**ev, "datasets": [
@@ -355,9 +389,11 @@ def resolve_paths(data: dict, base: Path) -> dict:
 def parse_spec(data: dict, *, source: str = "<spec>", base: Path | None = None) -> StudySpec:
     if not isinstance(data, dict):
         raise SpecError(f"{source}: a study spec must be a mapping, got {type(data).__name__}")
-    if base is not None:
+    if base is not None:        # plug-in files first (relative to the spec), then the plug-ins' own path fields
         data = resolve_paths(data, base)
     load_spec_plugins(data, source=source)
+    if base is not None:
+        data = resolve_paths(data, base)
     try:
         return StudySpec.model_validate(data)
     except ValidationError as exc:
@@ -371,11 +407,30 @@ def spec_from_json(spec_json: str) -> StudySpec:
     return parse_spec(json.loads(spec_json), source="resolved spec")
 
 
-def load_spec(path: str | os.PathLike) -> StudySpec:
-    """Load and validate a YAML study spec; relative paths are relative to the spec file."""
-    path = Path(path)
+def _merge(base: dict, override: dict) -> dict:
+    """``override`` on top of ``base``: mappings merge key by key, anything else (lists included) is replaced."""
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _root_spec(path: Path) -> Path:
+    """The spec at the start of an ``extends`` chain (the file itself when it extends nothing)."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return path
+    if isinstance(data, dict) and "extends" in data:
+        parent = Path(os.path.normpath(path.parent / str(data["extends"])))
+        return path if parent.resolve() == path.resolve() else _root_spec(parent)
+    return path
+
+
+def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """A spec file's mapping with its relative paths resolved, on top of the spec it ``extends`` (if any)."""
     if not path.exists():
-        raise SpecError(f"{path}: spec file not found")
+        raise SpecError(f"{path}: spec file not found" + (f" (extended by {chain[-1]})" if chain else ""))
     if path.is_dir():
         raise SpecError(f"{path}: is a folder; expected a study spec file (YAML)")
     try:
@@ -384,4 +439,21 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
         raise SpecError(f"{path}: cannot be read as a text file ({getattr(exc, 'strerror', None) or exc})") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML ({exc})") from None
-    return parse_spec(data, source=str(path), base=path.resolve().parent)
+    if not isinstance(data, dict) or "extends" not in data:
+        return resolve_paths(data, path.resolve().parent) if isinstance(data, dict) else data
+    data = dict(data)
+    parent = (path.resolve().parent / str(data.pop("extends"))).resolve()
+    if parent in chain or parent == path.resolve():
+        raise SpecError(f"{path}: `extends` forms a cycle through {parent}")
+    return _merge(_read_yaml(parent, (*chain, path.resolve())), resolve_paths(data, path.resolve().parent))
+
+
+def load_spec(path: str | os.PathLike) -> StudySpec:
+    """Load and validate a YAML study spec; relative paths are relative to the spec file. ``extends: OTHER.yaml``
+    starts from another spec (its paths relative to it) and overrides what this file sets: mappings merge key by
+    key, lists and values are replaced."""
+    path = Path(path)
+    data = _read_yaml(path)
+    spec = parse_spec(data, source=str(path))
+    spec._spec_file = _root_spec(path)
+    return spec

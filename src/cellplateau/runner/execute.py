@@ -86,14 +86,16 @@ def ensure_corpus(spec: StudySpec, *, log: Callable[[str], None] = print) -> Non
                                      n_datasets=sim.n_datasets, eval_cells=sim.eval_cells, seed=sim.seed))
 
 
-def ensure_datasets(spec: StudySpec, *, log: Callable[[str], None] = print) -> None:
-    """Download the evaluation datasets that have a recipe and are missing (checksum verified)."""
-    from cellplateau.evaluation.sources import fetch
+def ensure_datasets(spec: StudySpec, *, log: Callable[[str], None] = print, progress: bool = False) -> None:
+    """Download the evaluation datasets that have a recipe and are missing, and verify every dataset whose
+    checksum the spec or the lock file (``SPEC.lock``) holds; a first download records its checksum there."""
+    from cellplateau.evaluation.fetch import fetch_dataset
+    from cellplateau.evaluation.lockfile import Lock
 
+    lock = Lock.read(spec.lock_file)
     for ds in spec.evaluation.datasets:
-        if ds.source is not None and not ds.path.exists():
-            log(f"downloading evaluation dataset {ds.name!r} from {ds.source.resolved_url()} to {ds.path}")
-            fetch(ds.source, ds.path, name=ds.name)
+        if ds.source is not None or lock.entry(ds.name):
+            fetch_dataset(ds, lock, progress=progress, log=log)
 
 
 def _clean_temporaries(ctx: StudyContext) -> None:
@@ -134,13 +136,16 @@ def _outstanding(ctx: StudyContext, plan: Plan, log: Callable[[str], None]) -> l
 
 
 def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], None] = print,
-              executor: str | None = None, retry_failed: bool = False) -> RunSummary:
+              executor: str | None = None, retry_failed: bool = False,
+              stages: tuple[str, ...] | None = None) -> RunSummary:
     """Execute every unit that is not done yet; then rebuild the results table and the report.
 
     ``executor`` overrides ``execution.executor``; ``retry_failed`` clears the failure records of
     units that used up their retries. Units that still fail (and the units depending on them) are
-    returned in ``RunSummary.failed``; the report is then not rebuilt. With ``selection.adaptive`` the units
-    run in rounds (:mod:`cellplateau.runner.adaptive`), every round on the same executor.
+    returned in ``RunSummary.failed``; the report is then not rebuilt. ``stages``: run only these stages
+    (e.g. ``("sketch_embedding", "subset")`` for ``export-subsets``), without the results and the report.
+    With ``selection.adaptive`` the units run in rounds (:mod:`cellplateau.runner.adaptive`), every round on
+    the same executor.
     """
     from cellplateau._io import write_if_changed
     from cellplateau.report.html import write_report
@@ -149,17 +154,17 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
 
     t_start = time.perf_counter()
     ensure_corpus(spec, log=log)
-    ensure_datasets(spec, log=log)
+    ensure_datasets(spec, log=log, progress=progress)
     ctx = StudyContext(spec)
     log(f"corpus {ctx.store.path}: {verify.check_corpus(ctx)}")
     plan = build_plan(ctx)               # a spec the plan refuses writes nothing
     _clean_temporaries(ctx)
     ctx.layout.root.mkdir(parents=True, exist_ok=True)
     write_if_changed(ctx.layout.root / "spec.resolved.json", spec.model_dump_json(indent=2))
-    outstanding = _outstanding(ctx, plan, log)
+    outstanding = [u for u in _outstanding(ctx, plan, log) if stages is None or u.kind in stages]
     skipped = len(plan.all_units()) - len(outstanding)
     rounds = None
-    if spec.selection.adaptive is not None:       # rounds of ordinary units: every executor, resumable
+    if spec.selection.adaptive is not None and stages is None:   # rounds of ordinary units: every executor
         from cellplateau.runner.adaptive import AdaptiveRun
 
         rounds = AdaptiveRun(ctx, plan)
@@ -182,7 +187,7 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
         if ex is not None:
             ex.close()
     labels = {u.key: u.label for u in plan.all_units()}
-    if failed:
+    if failed or stages is not None:
         return RunSummary(computed, skipped, time.perf_counter() - t_start,
                           {labels[k]: err for k, err in failed.items()}, faults[0] if faults else "")
     if rounds is not None:
@@ -253,11 +258,20 @@ def plan_summary(spec: StudySpec, built: tuple[StudyContext, Plan] | None = None
 
 
 def plan_counts(spec: StudySpec, built: tuple[StudyContext, Plan] | None = None) -> dict:
-    """Pretrainings and evaluations of the plan, untrained controls counted apart, and the evaluation
-    datasets not on disk yet."""
+    """Pretrainings and evaluations of the plan, untrained controls counted apart, the evaluation datasets not
+    on disk yet, and the files trainings still to run need but do not find (imported checkpoints)."""
+    from cellplateau.models import FAMILIES
+
     ctx, plan = built or planned(spec)
     controls = {u.key for u in plan.units["train"] if u.params.get("control")}
     evals = plan.units["evaluate"]
+    subsets = {u.key: u.params for u in plan.units["subset"]}
+    missing_inputs: list[str] = []
+    for u in plan.units["train"]:
+        if u.key not in controls and not u.done(ctx):
+            family = FAMILIES[u.params["family"]]
+            model = family.model(family.config.model_validate(u.params["config"]))
+            missing_inputs += model.missing_inputs(subsets[u.params["subset_key"]])
     return {
         "pretrainings": len(plan.units["train"]) - len(controls), "controls": len(controls),
         "evaluations": sum(u.params["model_key"] not in controls for u in evals),
@@ -265,6 +279,7 @@ def plan_counts(spec: StudySpec, built: tuple[StudyContext, Plan] | None = None)
         "baselines": len(plan.units["baseline"]),
         "corpus_planned": ctx.corpus_planned,
         "missing_datasets": [str(d.path) for d in spec.evaluation.datasets if not d.path.exists()],
+        "missing_inputs": missing_inputs,
     }
 
 

@@ -8,6 +8,7 @@ recomputes only the units whose outputs are missing or damaged.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +89,7 @@ def run_subset(ctx: StudyContext, unit: Unit) -> None:
     store = ctx.store
     n = subset_size(store.n_cells, p["fraction"])
     t0 = time.perf_counter()
+    described = {}
     if p["strategy"] == ALL_CELLS:
         indices = np.arange(store.n_cells, dtype=np.int64)
     else:
@@ -96,15 +98,20 @@ def run_subset(ctx: StudyContext, unit: Unit) -> None:
         embedding = None
         if strategy.needs_embedding:
             embedding = np.load(ctx.layout.sketch_embedding(p["embedding_key"]) / "embedding.npy", mmap_mode="r")
-        indices = strategy.select(SelectionContext(store.obs, embedding), n, config,
-                                  np.random.default_rng(p["seed"]))
+        sctx = SelectionContext(store.obs, embedding)
+        if strategy.pool_size is not None:          # the fraction refers to part of the corpus (spike-in: the base)
+            n = subset_size(strategy.pool_size(sctx, config), p["fraction"])
+        indices = strategy.select(sctx, n, config, np.random.default_rng(p["seed"]))
+        if strategy.describe is not None:
+            described = {"selection": strategy.describe(sctx, indices, config)}
     select_s = time.perf_counter() - t0
     is_val = split_train_val(len(indices), p["val_fraction"], rng=np.random.default_rng(p["split_seed"]))
     label_key = p.get("label_key", "cell_type")
     comp = {}
     if label_key in store.obs.columns:
         comp = composition(store.obs[label_key].astype(str).to_numpy(), indices)
-    manifest = {**p, "corpus_fingerprint": store.fingerprint, "composition": comp, "select_time_s": select_s}
+    manifest = {**p, "corpus_fingerprint": store.fingerprint, "composition": comp, "select_time_s": select_s,
+                **described}
     path = unit.path(ctx)
     write_subset(path, indices, is_val, manifest)
     (path / "DONE").touch()
@@ -145,7 +152,7 @@ def run_train(ctx: StudyContext, unit: Unit) -> None:
     family = FAMILIES[p["family"]]
     model = family.model(family.config.model_validate(p["config"]))
     if p.get("control"):
-        model.untrained_control(ctx.store.n_genes, seed=p["seed"])
+        model.untrained_control(ctx.store.n_genes, seed=p["seed"], store=ctx.store)
         path = model.save(unit.path(ctx), extra={"unit": p, "spec_hash": ctx.spec.spec_hash()})
         (path / "DONE").touch()
         return
@@ -156,9 +163,15 @@ def run_train(ctx: StudyContext, unit: Unit) -> None:
         from cellplateau.corpus.thinning import ThinnedStore
 
         store = ThinnedStore(store, depth=p["depth"], seed=p["thin_seed"])
-    model.fit(TrainingData(store, subset.train, subset.val), seed=p["seed"], device=device)
-    path = model.save(unit.path(ctx), extra={"unit": p, "subset_manifest": subset.manifest,
-                                             "spec_hash": ctx.spec.spec_hash(), "depth": p.get("depth", 1.0)})
+    final = unit.path(ctx)
+    workdir = final.with_name(f".{unit.key}.work.tmp")     # a killed worker's leftover is cleaned like any temporary
+    try:
+        model.fit(TrainingData(store, subset.train, subset.val, subset.manifest, workdir), seed=p["seed"],
+                  device=device)
+        path = model.save(final, extra={"unit": p, "subset_manifest": subset.manifest,
+                                        "spec_hash": ctx.spec.spec_hash(), "depth": p.get("depth", 1.0)})
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     (path / "DONE").touch()
 
 
