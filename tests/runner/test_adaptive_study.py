@@ -17,7 +17,6 @@ from cellplateau.analysis.summary import scaling_table
 from cellplateau.runner.execute import run_study
 from cellplateau.spec import load_spec
 from tests.runner._spec import tiny_spec
-from tests.test_registry import isolated  # noqa: F401  (fixture: registries restored after the test)
 
 PLANTED = '''
 from typing import Literal
@@ -39,7 +38,7 @@ TASK = Task("planted_curve", Config, evaluate, lambda ds, config, seed: {}, head
 '''
 
 
-def test_adaptive_matches_the_full_grid_with_half_the_training_flops(tiny_atlas, tmp_path, isolated):  # noqa: F811
+def test_adaptive_matches_the_full_grid_with_half_the_training_flops(tiny_atlas, tmp_path, isolated_registries):
     (tmp_path / "planted.py").write_text(PLANTED)
     path = tiny_spec(tiny_atlas, tmp_path / "study", fractions=(0.01, 0.03, 0.1, 0.3, 1.0), replicates=3,
                      pca_only=True)
