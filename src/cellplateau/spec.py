@@ -342,8 +342,8 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
         raise SpecError(f"{path}: is a folder; expected a study spec file (YAML)")
     try:
         data = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: cannot be read as a text file ({getattr(exc, 'strerror', None) or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not a text file ({exc.reason} at byte {exc.start})") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML ({exc})") from None
     return parse_spec(data, source=str(path), base=path.resolve().parent)

@@ -39,6 +39,26 @@ def test_spec_path_that_is_a_folder(tmp_path):
         assert_refused(invoke(command, tmp_path), 2, str(tmp_path), "is a folder; expected a study spec file")
 
 
+def test_unreadable_spec_is_named(tmp_path, monkeypatch):
+    """A spec that is not text, and one the user may not read (denied in-process: root ignores file modes)."""
+    import pathlib
+
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00name")
+    assert_refused(invoke("plan", binary), 2, str(binary), "not a text file")
+    locked = tmp_path / "locked.yaml"
+    locked.write_text("name: x\n")
+    real = pathlib.Path.read_text
+
+    def deny(self, *args, **kwargs):
+        if self == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "read_text", deny)
+    assert_refused(invoke("run", locked), 1, str(locked), "permission denied")
+
+
 @pytest.mark.parametrize("changes, names", [
     ({"selection__fractions": [0.0004]}, ["selection.fractions: 0.0004 of the corpus's 3,000 cells is 1 cells",
                                           "leaving 1 training cells"]),
