@@ -139,9 +139,13 @@ def check_unit(ctx, unit, *, deep: bool = False) -> UnitCheck:
         if not (path.is_file() or (path / "DONE").is_file()):
             return UnitCheck("pending")
         for f in _output_files(path):
+            sig = _signature(f.stat())
+            if _VERIFIED.get(str(f)) == sig:       # found sound by this process already
+                continue
             problem = _legacy_problem(f)
             if problem:
                 return UnitCheck("damaged", f"{f.relative_to(root)} {problem}")
+            _VERIFIED[str(f)] = sig
         return UnitCheck("legacy")
     if not isinstance(rec.get("files"), dict) or not rec["files"]:
         return UnitCheck("damaged", f"{record_path(ctx, unit.key).relative_to(root)} (its done record) is damaged")
