@@ -1,7 +1,9 @@
-# Two commands do all the set-up on a fresh machine with Python 3.11:
-#   make demo   -> .venv, torch (CPU wheel) then the package, the demo study, the report's path
+# Two commands do all the set-up on a fresh machine with Python 3.11, 3.12 or 3.13:
+#   make demo   -> .venv, torch then the package, the demo study, the answer at a glance and the report's path
 #   make test   -> the same set-up, then the test suite
-PYTHON ?= python3.11
+# .venv is built with the newest of python3.13 / python3.12 / python3.11 that runs, preferring one for which pip
+# gets torch as a CPU wheel (tools/pick_python.sh says why); `make PYTHON=python3.12` chooses it yourself.
+PYTHON ?=
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -9,8 +11,10 @@ STAMP := $(VENV)/.installed
 .PHONY: demo test lint bench clean
 
 $(BIN)/python:
-	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) on PATH (or make PYTHON=python3)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
+	@py="$(PYTHON)"; [ -n "$$py" ] || py=$$(sh tools/pick_python.sh) || exit 1; \
+	command -v "$$py" >/dev/null 2>&1 || { echo "need $$py on PATH (or make PYTHON=python3)"; exit 1; }; \
+	echo "building $(VENV) with $$py ($$("$$py" --version 2>&1))"; \
+	"$$py" -m venv $(VENV)
 
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip

@@ -1,7 +1,7 @@
 """Batch-integration metrics on 100 k cells: ours (cellplateau.evaluation.integration) against scib-metrics'
 own implementations of the same pieces, measured in one run on the same data.
 
-Usage: python benchmarks/bench_integration.py [--n 100000] [--repeats 3] [--peer-cells 20000]
+Usage: python benchmarks/bench_integration.py [--n 100000] [--repeats 3] [--peer-cells 20000] [--large 1000000]
                                              [--out benchmarks/results/integration.md]
 
 Data: a 32-dimensional embedding of ``--n`` cells, 20 labels with power-law sizes, 6 batches with a
@@ -14,6 +14,11 @@ diffusion-map graphs, jax k-means NMI/ARI) take minutes each at 100 k cells, so 
 quadratic; ``kbet_per_label`` was 346 s at 100 k cells in a separate run (see the module docstring of
 ``cellplateau.evaluation._neighbors``). Agreement of each of our pieces with scib-metrics / sklearn is
 asserted in ``tests/evaluation/test_metrics.py``.
+
+The whole peer: scib-metrics' own ``Benchmarker`` end to end (``prepare()``: its 90-NN graph; ``benchmark()``:
+every default bio-conservation and batch-correction metric) on the same ``--peer-cells`` embedding, pre-integrated
+embedding, labels and batches as one ``integration_scores`` call of ours, back to back in this run. ``--large``
+times one ``integration_scores`` call at that many cells (0 skips it).
 """
 
 from __future__ import annotations
@@ -44,6 +49,35 @@ def _timed(fn):
     return time.perf_counter() - t, out
 
 
+# scib-metrics' Benchmarker result columns -> our metric names (the unscaled values are compared)
+BENCHMARKER_NAMES = {"Isolated labels": "isolated_labels", "KMeans NMI": "nmi", "KMeans ARI": "ari",
+                     "Silhouette label": "silhouette_label", "cLISI": "clisi", "Silhouette batch": "silhouette_batch",
+                     "iLISI": "ilisi", "KBET": "kbet", "Graph connectivity": "graph_connectivity",
+                     "PCR comparison": "pcr_comparison"}
+
+
+def benchmarker(X, labels, batches, pre) -> dict[str, float]:
+    """scib-metrics' ``Benchmarker`` end to end on one embedding; its unscaled values under our metric names."""
+    import anndata as ad
+    import pandas as pd
+    from scib_metrics.benchmark import Benchmarker
+
+    adata = ad.AnnData(obs=pd.DataFrame({"label": labels, "batch": batches}, index=np.arange(len(X)).astype(str)),
+                       obsm={"X_emb": X, "X_pre": pre})
+    bm = Benchmarker(adata, batch_key="batch", label_key="label", embedding_obsm_keys=["X_emb"],
+                     pre_integrated_embedding_obsm_key="X_pre", n_jobs=os.cpu_count() or 1, progress_bar=False)
+    bm.benchmark()
+    res = bm.get_results(min_max_scale=False)
+    row = res.loc["X_emb"]
+    return {ours: float(row[col]) for col, ours in BENCHMARKER_NAMES.items() if col in row.index}
+
+
+def _version(pkg: str) -> str:
+    from importlib.metadata import version
+
+    return version(pkg)
+
+
 def main() -> None:
     import scib_metrics as sm
     from _results import publish
@@ -56,6 +90,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--peer-cells", type=int, default=20_000)
+    ap.add_argument("--large", type=int, default=1_000_000, help="cells for the one large run of ours (0: skip)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/integration.md"))
     args = ap.parse_args()
 
@@ -83,7 +118,16 @@ def main() -> None:
     t_peer, _ = _timed(lambda: sm.kbet_per_label(nn.subset_neighbors(50), bats, labs))
     rows.append(("kBET per label", "per-label kNN graphs", t_ours, "diffusion-map graphs", t_peer))
 
-    machine = f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}"
+    t_ours_all, ours_scores = _timed(lambda: integration_scores(Xs, labs, bats, _data(m, seed=1)[3]))
+    t_bench, bench_scores = _timed(lambda: benchmarker(Xs, labs, bats, _data(m, seed=1)[3]))
+    large = None
+    if args.large:
+        XL, labL, batL, preL = _data(args.large, seed=2)
+        large = _timed(lambda: integration_scores(XL, labL, batL, preL))[0]
+        del XL, labL, batL, preL
+
+    machine = (f"{platform.machine()}, {os.cpu_count()} cores shared (load average {os.getloadavg()[0]:.1f} at the "
+               f"end), {time.strftime('%Y-%m-%d')}")
     lines = [f"# Integration metrics ({machine})", "",
              f"All metrics of the `batch_integration` task on {args.n:,} cells x 32 dims (20 labels, 6 batches): "
              f"**{ours_total:.1f} s** (median of {args.repeats}; runs {', '.join(f'{t:.1f}' for t in times)} s; "
@@ -91,6 +135,14 @@ def main() -> None:
              f"Pieces against scib-metrics on {m:,} cells (one run each):", "",
              "| piece | ours | s | scib-metrics | s | ratio |", "|---|---|---|---|---|---|"]
     lines += [f"| {p} | {o} | {to:.2f} | {pn} | {tp:.2f} | {tp / to:.1f}x |" for p, o, to, pn, tp in rows]
+    lines += ["", f"The whole peer on the same {m:,} cells, back to back: scib-metrics {_version('scib-metrics')} "
+              f"`Benchmarker` (prepare + benchmark, every default metric, n_jobs={os.cpu_count()}) "
+              f"**{t_bench:.1f} s**, "
+              f"our `integration_scores` **{t_ours_all:.1f} s**: **{t_bench / t_ours_all:.1f}x**.", "",
+              "| metric | ours | scib-metrics Benchmarker |", "|---|---|---|"]
+    lines += [f"| {k} | {ours_scores[k]:.3f} | {v:.3f} |" for k, v in bench_scores.items() if k in ours_scores]
+    if large is not None:
+        lines += ["", f"One `integration_scores` call at {args.large:,} cells: **{large:.1f} s**."]
     lines += ["", "Scores at 100 k cells: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items())]
     publish(lines, args.out)
 

@@ -8,11 +8,16 @@ of the training loop), the data-wait share (time the loop blocked on the loader,
 Geneformer, over wall time; target < 10 %), and the inference time per 1,000 cells. The loader itself is
 compared with the peer a user would otherwise use: random-batch reads from a backed .h5ad (anndata), in the
 same run on the same cells.
+
+The MLP families (MAE, SCimilarity) feed their first layer from the sparse batch on CPU. ``--sparse-repeats``
+runs both of them with the sparse path off (the dense product of before) and on, alternating in one run, and
+reports the medians and their ratio (training cells/s, inference time).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import time
@@ -92,6 +97,25 @@ def bench_family(store, name: str, config: dict, steps: int | None) -> dict:
             "GFLOP/s": info.flops / info.wall_time_s / 1e9, "infer s/1k cells": infer}
 
 
+def bench_sparse(store, repeats: int, steps: int) -> list[dict]:
+    """Dense vs sparse first layer for the MLP families at the reference size, alternating, medians."""
+    from cellplateau.models._layers import sparse_first_layer
+
+    out = []
+    for name in ("mae", "scimilarity"):
+        cfg, _ = REFERENCE[name]
+        runs: dict[bool, list[dict]] = {False: [], True: []}
+        for _ in range(repeats):
+            for enabled in (False, True):
+                with sparse_first_layer(enabled):
+                    runs[enabled].append(bench_family(store, name, cfg, steps))
+                print(name, "sparse" if enabled else "dense", runs[enabled][-1]["cells/s"], flush=True)
+        med = {k: {m: statistics.median(r[m] for r in v) for m in ("cells/s", "infer s/1k cells")}
+               for k, v in runs.items()}
+        out.append({"family": name, "params": runs[True][0]["params"], "dense": med[False], "sparse": med[True]})
+    return out
+
+
 def main() -> None:
     from _results import publish
 
@@ -101,12 +125,17 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path("studies/bench_cache"))
     ap.add_argument("--families", default=",".join(REFERENCE))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/training.md"))
+    ap.add_argument("--sparse-repeats", type=int, default=3, help="dense/sparse first-layer runs each (0: skip)")
+    ap.add_argument("--sparse-steps", type=int, default=20)
     args = ap.parse_args()
     import torch
 
     store = _atlas(args.cache, args.cells, args.genes)
-    lines = [f"# Training throughput ({platform.machine()}, {torch.get_num_threads()} torch threads, CPU)", "",
-             f"Synthetic atlas {store.n_cells} cells x {store.n_genes} genes; reference-size models.", "",
+    per_cell = store.nnz / store.n_cells
+    lines = [f"# Training throughput ({platform.machine()}, {torch.get_num_threads()} torch threads, CPU, "
+             f"Python {platform.python_version()}, load average {os.getloadavg()[0]:.1f} at the start)", "",
+             f"Synthetic atlas {store.n_cells} cells x {store.n_genes} genes ({per_cell:,.0f} stored values per "
+             f"cell, {per_cell / store.n_genes:.1%} non-zero); reference-size models.", "",
              "| family | size | params | steps | cells/s | data wait % | GFLOP/s | inference s / 1k cells |",
              "|---|---|---|---|---|---|---|---|"]
     for name in args.families.split(","):
@@ -119,6 +148,17 @@ def main() -> None:
     lines += ["", "| loader (256-cell shuffled batches, median of 3) | cells/s |", "|---|---|"]
     lines += [f"| {n} | {v:,.0f} |" for n, v in loader]
     lines.append(f"\nratio ours / peer: {loader[0][1] / loader[1][1]:.1f}x")
+    if args.sparse_repeats:
+        lines += ["", f"## Sparse first layer on CPU (MAE, SCimilarity; {args.sparse_steps} steps of 256 cells, "
+                  f"dense and sparse alternating, medians of {args.sparse_repeats})", "",
+                  "| family | params | dense cells/s | sparse cells/s | ratio | dense infer s/1k | sparse infer s/1k | "
+                  "ratio |", "|---|---|---|---|---|---|---|---|"]
+        for r in bench_sparse(store, args.sparse_repeats, args.sparse_steps):
+            d, sp_ = r["dense"], r["sparse"]
+            lines.append(f"| {r['family']} | {r['params']:,} | {d['cells/s']:,.0f} | {sp_['cells/s']:,.0f} | "
+                         f"{sp_['cells/s'] / d['cells/s']:.2f}x | {d['infer s/1k cells']:.3f} | "
+                         f"{sp_['infer s/1k cells']:.3f} | {d['infer s/1k cells'] / sp_['infer s/1k cells']:.2f}x |")
+            print(lines[-1], flush=True)
     publish(lines, args.out)
 
 

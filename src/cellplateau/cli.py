@@ -38,11 +38,12 @@ def _guard(fn, *args, **kwargs):
     from cellplateau.corpus.ingest import IngestError
     from cellplateau.corpus.store import StoreError
     from cellplateau.evaluation.datasets import DatasetError
+    from cellplateau.evaluation.sources import DownloadError
     from cellplateau.runner.plan import PlanError
 
     try:
         return fn(*args, **kwargs)
-    except (PlanError, StoreError, DatasetError, IngestError) as exc:
+    except (PlanError, StoreError, DatasetError, IngestError, DownloadError) as exc:
         _fail(str(exc))
     except OSError as exc:
         line = _faults.describe(exc)
@@ -74,6 +75,9 @@ def simulate(
                   f"{eval_dir or out.parent / 'eval'}")
 
 
+ARC_PRESETS = {"scbasecount": "the organism's sample_metadata.parquet", "tahoe100m": "the plate .h5ad files"}
+
+
 @app.command()
 def ingest(
     out: Annotated[Path, typer.Argument(help="store folder to write")],
@@ -87,7 +91,11 @@ def ingest(
     organism: Annotated[str, typer.Option(help="Census organism")] = "homo_sapiens",
     obs_filter: Annotated[Optional[str], typer.Option(help="SOMA obs value filter")] = None,
     var_filter: Annotated[Optional[str], typer.Option(help="SOMA var value filter")] = None,
-    preset: Annotated[Optional[str], typer.Option(help="named filter: sctab (the reference corpus)")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="named corpus: sctab (the reference corpus, SOMA/Census), "
+                                                  "scbasecount (FILES: a sample_metadata.parquet), tahoe100m (FILES: "
+                                                  "plate .h5ad files)")] = None,
+    where: Annotated[Optional[list[str]], typer.Option(help="preset option key=value (lists comma-separated), "
+                                                       "e.g. tech_10x=3_prime_gex, repeatable")] = None,
     genes: Annotated[Optional[Path], typer.Option(help="file of gene IDs to keep (one a line), SOMA only")] = None,
     chunk_size: Annotated[int, typer.Option(help="cells read per chunk")] = 50_000,
     min_shared_genes: Annotated[int, typer.Option(help="refuse an input sharing fewer genes with the other "
@@ -104,6 +112,18 @@ def ingest(
             _fail(f"--obs {item!r}: expected store_column=source_column")
         k, v = item.split("=", 1)
         obs_map[k] = v
+    if preset in ARC_PRESETS:
+        if not files:
+            _fail(f"--preset {preset}: give the input files ({ARC_PRESETS[preset]})")
+        from cellplateau.corpus.presets_arc import ingest_preset
+
+        vocab = _guard(read_vocabulary, vocabulary) if vocabulary else None
+        report = _guard(ingest_preset, preset, out, files, where=where or [], layer=layer, vocabulary=vocab,
+                        chunk_size=chunk_size, log=console.print)
+        console.print(f"wrote {out}: {report.n_cells} cells x {report.n_genes} genes")
+        return
+    if where:
+        _fail("--where goes with --preset scbasecount or tahoe100m")
     from_soma = soma is not None or census_version is not None
     if from_soma == bool(files):
         _fail("give either .h5ad files or --soma/--census-version, not both and not neither")
@@ -118,6 +138,19 @@ def ingest(
         report = _guard(ingest_h5ad, out, files, vocabulary=vocab, obs_map=obs_map, gene_key=gene_key, layer=layer,
                         chunk_size=chunk_size, log=console.print, progress=True, allow_disjoint=allow_disjoint,
                         min_shared_genes=min_shared_genes)
+    console.print(f"wrote {out}: {report.n_cells} cells x {report.n_genes} genes")
+
+
+@app.command()
+def combine(
+    out: Annotated[Path, typer.Argument(help="store folder to write")],
+    stores: Annotated[list[Path], typer.Argument(help="corpus stores on one gene vocabulary")],
+    chunk_size: Annotated[int, typer.Option(help="cells copied per chunk")] = 100_000,
+) -> None:
+    """One corpus store from several (e.g. scTab + a Perturb-seq screen for the spike-in experiment)."""
+    from cellplateau.corpus.combine import combine_stores
+
+    report = _guard(combine_stores, out, stores, chunk_size=chunk_size, log=console.print)
     console.print(f"wrote {out}: {report.n_cells} cells x {report.n_genes} genes")
 
 
@@ -159,10 +192,57 @@ def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -
         console.print(f"corpus {spec.corpus.path} is not built yet: counts and compute use corpus.expected_cells "
                       f"({spec.corpus.expected_cells:,}) and expected_genes ({spec.corpus.expected_genes:,}); "
                       "`run` needs the store", highlight=False)
-    for path in counts["missing_datasets"]:
-        console.print(f"evaluation dataset not on disk yet: {path}", highlight=False)
+    _print_dataset_states(spec)
     for line in damaged_units(built):
         console.print(f"damaged (the next run recomputes it): {line}", highlight=False)
+
+
+def _read_lock(spec):
+    from cellplateau.evaluation.lockfile import Lock
+
+    try:
+        return Lock.read(spec.lock_file)
+    except ValueError as exc:
+        _fail(str(exc))
+
+
+def _print_dataset_states(spec) -> None:
+    """One line per evaluation dataset that is not locked, and a summary with the lock file's state."""
+    from cellplateau.evaluation.fetch import STATES, dataset_states
+
+    lock = _read_lock(spec)
+    states = dataset_states(spec.evaluation.datasets, lock)
+    for st in states:
+        if st.state != "locked":
+            console.print(f"evaluation dataset {st.name} {st.state}: {st.path} ({st.detail})", highlight=False)
+    tally = ", ".join(f"{sum(s.state == k for s in states)} {k}" for k in STATES)
+    where = ("no lock file" if lock.path is None else
+             f"lock file {lock.path} ({len(lock.datasets)} datasets recorded)" if lock.exists else
+             f"lock file {lock.path} not written yet (the first `cellplateau fetch` writes it)")
+    console.print(f"evaluation datasets: {tally}; {where}", highlight=False)
+
+
+@app.command()
+def fetch(
+    spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")],
+    dataset: Annotated[Optional[list[str]], typer.Option(help="only this dataset (repeatable)")] = None,
+    progress: Annotated[bool, typer.Option(help="show download progress")] = True,
+) -> None:
+    """Download every missing evaluation dataset, build the declared ones, and verify all against SPEC.lock."""
+    from cellplateau.evaluation.fetch import fetch_all
+
+    spec = _load(spec_path)
+    chosen = list(spec.evaluation.datasets)
+    if dataset:
+        unknown = sorted(set(dataset) - {d.name for d in chosen})
+        if unknown:
+            _fail(f"--dataset {unknown}: not in the spec; datasets are {[d.name for d in chosen]}")
+        chosen = [d for d in chosen if d.name in dataset]
+    lock = _read_lock(spec)
+    done = _guard(fetch_all, chosen, lock, progress=progress, log=lambda m: console.print(m, highlight=False))
+    for name, action in done.items():
+        console.print(f"{name}: {action}", highlight=False)
+    console.print(f"lock file: {lock.path}", highlight=False)
 
 
 @app.command()
@@ -284,6 +364,38 @@ def _print_glance(report_dir: Path, name: str) -> None:
     tables = read_tables(report_dir)
     if tables is not None and not tables["saturation"].empty:
         console.print(to_rich(tables, title=f"{name}: the answer at a glance"))
+
+
+@app.command("spec-schema")
+def spec_schema(
+    json_out: Annotated[bool, typer.Option("--json", help="print the JSON schema instead of the field list")] = False,
+    plugin: Annotated[Optional[list[str]], typer.Option(help="a plug-in module (dotted name or .py file) whose "
+                                                        "families, strategies or tasks to include; repeatable")] = None,
+    spec_path: Annotated[Optional[Path], typer.Option("--spec", help="include the plug-ins this spec lists")] = None,
+) -> None:
+    """Every field of the study spec with its type, default and description (built-ins and plug-ins alike),
+    or its JSON schema (--json)."""
+    import json
+
+    import yaml
+
+    from cellplateau import spec_schema as schema
+    from cellplateau.spec import SpecError
+
+    plugins = list(plugin or [])
+    if spec_path is not None:
+        try:
+            raw = yaml.safe_load(spec_path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            _fail(f"{spec_path}: cannot be read as a YAML spec ({exc})")
+        base = spec_path.resolve().parent
+        plugins += [str(base / p) if str(p).endswith(".py") and not Path(p).is_absolute() else p
+                    for p in (raw.get("plugins") or [])]
+    try:
+        out = json.dumps(schema.json_schema(plugins), indent=2) if json_out else schema.text(plugins)
+    except SpecError as exc:
+        _fail(str(exc))
+    typer.echo(out)
 
 
 @app.command()

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from cellplateau._hashing import stable_hash
 from cellplateau.evaluation import TASKS
@@ -87,9 +87,9 @@ class SelectionSpec(BaseModel):
     @field_validator("strategies")
     @classmethod
     def _distinct(cls, v: list) -> list:
-        names = [s.name for s in v]
+        names = [strategy_label(s) for s in v]
         if len(set(names)) != len(names):
-            raise ValueError(f"strategies must be distinct; got {names}")
+            raise ValueError(f"strategies must be distinct; got {names} (give repeated strategies a `label`)")
         return v
 
 
@@ -207,6 +207,15 @@ class StudySpec(BaseModel):
     execution: ExecutionSpec = ExecutionSpec()
 
     controls: bool = Field(True, description="also evaluate every family untrained (the 'fraction 0' floor)")
+    _spec_file: Path | None = PrivateAttr(None)     # the YAML whose lock file holds the datasets' checksums
+
+    @property
+    def lock_file(self) -> Path | None:
+        """``SPEC.lock`` beside the spec file (for a spec that ``extends`` another, the lock of the spec it starts
+        from: they share the evaluation files): checksums of the evaluation datasets (None for an in-memory spec)."""
+        from cellplateau.evaluation.lockfile import lock_path
+
+        return None if self._spec_file is None else lock_path(self._spec_file)
 
     @model_validator(mode="after")
     def _distinct_families(self) -> StudySpec:
@@ -227,6 +236,12 @@ class StudySpec(BaseModel):
 
     def spec_hash(self) -> str:
         return stable_hash(self.model_dump(mode="json"))
+
+
+def strategy_label(config: BaseModel) -> str:
+    """The curve a strategy configuration draws in plans and results: its ``label`` when it has one (a strategy
+    listed twice with different settings, e.g. spike-in shares), else its name."""
+    return getattr(config, "label", None) or config.name
 
 
 def family_label(config: BaseModel) -> str:
@@ -333,11 +348,30 @@ def spec_from_json(spec_json: str) -> StudySpec:
     return parse_spec(json.loads(spec_json), source="resolved spec")
 
 
-def load_spec(path: str | os.PathLike) -> StudySpec:
-    """Load and validate a YAML study spec; relative paths are relative to the spec file."""
-    path = Path(path)
+def _merge(base: dict, override: dict) -> dict:
+    """``override`` on top of ``base``: mappings merge key by key, anything else (lists included) is replaced."""
+    out = dict(base)
+    for k, v in override.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _root_spec(path: Path) -> Path:
+    """The spec at the start of an ``extends`` chain (the file itself when it extends nothing)."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return path
+    if isinstance(data, dict) and "extends" in data:
+        parent = Path(os.path.normpath(path.parent / str(data["extends"])))
+        return path if parent.resolve() == path.resolve() else _root_spec(parent)
+    return path
+
+
+def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
+    """A spec file's mapping with its relative paths resolved, on top of the spec it ``extends`` (if any)."""
     if not path.exists():
-        raise SpecError(f"{path}: spec file not found")
+        raise SpecError(f"{path}: spec file not found" + (f" (extended by {chain[-1]})" if chain else ""))
     if path.is_dir():
         raise SpecError(f"{path}: is a folder; expected a study spec file (YAML)")
     try:
@@ -346,4 +380,21 @@ def load_spec(path: str | os.PathLike) -> StudySpec:
         raise SpecError(f"{path}: not a text file ({exc.reason} at byte {exc.start})") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML ({exc})") from None
-    return parse_spec(data, source=str(path), base=path.resolve().parent)
+    if not isinstance(data, dict) or "extends" not in data:
+        return resolve_paths(data, path.resolve().parent) if isinstance(data, dict) else data
+    data = dict(data)
+    parent = (path.resolve().parent / str(data.pop("extends"))).resolve()
+    if parent in chain or parent == path.resolve():
+        raise SpecError(f"{path}: `extends` forms a cycle through {parent}")
+    return _merge(_read_yaml(parent, (*chain, path.resolve())), resolve_paths(data, path.resolve().parent))
+
+
+def load_spec(path: str | os.PathLike) -> StudySpec:
+    """Load and validate a YAML study spec; relative paths are relative to the spec file. ``extends: OTHER.yaml``
+    starts from another spec (its paths relative to it) and overrides what this file sets: mappings merge key by
+    key, lists and values are replaced."""
+    path = Path(path)
+    data = _read_yaml(path)
+    spec = parse_spec(data, source=str(path))
+    spec._spec_file = _root_spec(path)
+    return spec

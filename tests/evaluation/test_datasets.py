@@ -1,8 +1,4 @@
-"""Gene alignment as an invariant, the dataset registry, and downloads against a local server."""
-
-import functools
-import http.server
-import threading
+"""Gene alignment as an invariant and the dataset registry (downloads: test_fetch.py)."""
 
 import anndata as ad
 import numpy as np
@@ -13,7 +9,6 @@ import scipy.sparse as sp
 from cellplateau.corpus.gene_table import gene_table, id_to_symbol, symbol_to_id
 from cellplateau.corpus.genes import map_genes
 from cellplateau.evaluation.datasets import DatasetError, DatasetSpec, inspect_dataset, load_dataset
-from cellplateau.evaluation.sources import DatasetSource, DownloadError, fetch, file_sha256
 
 
 def test_gencode_table_translates_both_ways():
@@ -64,45 +59,6 @@ def test_low_overlap_is_refused_with_the_overlap_and_filters_apply(tmp_path):
     assert ds.n_cells == 15 and ds.counts.shape == (15, 100) and ds.n_dropped == 5
     with pytest.raises(DatasetError, match=r"obs has no column 'batchx' \(batch_key of dataset 'd'\)"):
         inspect_dataset(DatasetSpec(name="d", path=path, batch_key="batchx"), vocab)
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture
-def file_server(tmp_path):
-    root = tmp_path / "served"
-    root.mkdir()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(root)))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-def test_download_by_url_and_cellxgene_id_with_checksums(file_server, tmp_path):
-    root, base = file_server
-    obs = pd.DataFrame({"cell_type": ["a", "b"] * 5}, index=[f"c{i}" for i in range(10)])
-    served = _h5ad(root / "pbmc.h5ad", ["TP53", "CD3E"], obs)
-    digest = file_sha256(served)
-    target = tmp_path / "cache" / "pbmc.h5ad"
-    out = fetch(DatasetSource(url=f"{base}/pbmc.h5ad", sha256=digest), target, name="pbmc")
-    assert out == target and file_sha256(target) == digest
-    dataset_id = "0123abcd-4567-89ef-0123-456789abcdef"
-    (root / f"{dataset_id}.h5ad").write_bytes(served.read_bytes())
-    src = DatasetSource(cellxgene_dataset_id=dataset_id, cellxgene_base_url=base, sha256=digest)
-    assert src.resolved_url() == f"{base}/{dataset_id}.h5ad"
-    assert file_sha256(fetch(src, tmp_path / "cx" / "x.h5ad")) == digest
-    bad = tmp_path / "bad" / "pbmc.h5ad"
-    with pytest.raises(DownloadError, match="pbmc.*checksum"):
-        fetch(DatasetSource(url=f"{base}/pbmc.h5ad", sha256="0" * 64), bad, name="pbmc")
-    assert not bad.exists()                           # nothing half-checked is left at the target
-    with pytest.raises(DownloadError, match="could not download"):
-        fetch(DatasetSource(url=f"{base}/missing.h5ad", sha256=digest), tmp_path / "m.h5ad", name="m")
-    with pytest.raises(ValueError, match="exactly one"):
-        DatasetSource(url="http://x", cellxgene_dataset_id=dataset_id, sha256=digest)
 
 
 def test_tian_singlets_and_ensembl_ids_on_a_symbol_vocabulary(realdata):

@@ -176,3 +176,12 @@ def _store_obs(adata, p: Path, columns: list[str], obs_map: Mapping[str, str], l
             if col in obs_map:
                 lines.append(f"{p.name}: obs has no column {src!r}; {col!r} is {MISSING!r} for its cells")
     return obs
+
+
+def finish_report(out: str | os.PathLike, lines: list[str], log: Callable[[str], None] | None) -> IngestReport:
+    """The report of a store just written at ``out``: its size, and ``lines`` logged."""
+    store = CorpusStore(out)
+    for line in lines:
+        if log:
+            log(line)
+    return IngestReport(store.n_cells, store.n_genes, lines)

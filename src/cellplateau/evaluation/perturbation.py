@@ -41,8 +41,11 @@ class PerturbationConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: Literal["perturbation_response"] = "perturbation_response"
-    held_out: list[str] | None = Field(None, description="contexts held out one at a time (default: every "
-                                       "context with an evaluable perturbation)")
+    held_out: list[str] | dict[str, str] | None = Field(
+        None, description="contexts held out one at a time (default: every context with an evaluable "
+        "perturbation), or one held-out context per perturbation as in the reference, e.g. {Dinaciclib: "
+        "NCI-H2030, TAK-901: PANC-1}: each perturbation is then evaluated only in its context (perturbations "
+        "of the mapping absent from a dataset are skipped)")
     n_genes: int = Field(1000, ge=10, description="HVGs (chosen on the training contexts) of the target space")
     n_top_de: int = Field(20, ge=2, description="top differentially expressed genes of the *_top_de metrics")
     min_cells: int = Field(10, ge=1, description="perturbed cells a perturbation needs in a context")
@@ -73,7 +76,15 @@ class HeldOutSplit:
 def held_out_splits(perturbations: np.ndarray, contexts: np.ndarray, control: str, config: PerturbationConfig
                     ) -> list[HeldOutSplit]:
     """The held-out splits and, in each, the perturbations that can be evaluated."""
-    names = sorted(set(contexts)) if config.held_out is None else list(config.held_out)
+    mapping = config.held_out if isinstance(config.held_out, dict) else None
+    if mapping is not None:
+        present = {p: c for p, c in mapping.items() if np.any(perturbations == p)}
+        if not present:
+            raise ValueError(f"none of the held_out perturbations {sorted(mapping)} is in the dataset; "
+                             f"perturbations are {sorted(set(perturbations))[:20]}")
+        names = sorted(set(present.values()))
+    else:
+        names = sorted(set(contexts)) if config.held_out is None else list(config.held_out)
     unknown = sorted(set(names) - set(contexts))
     if unknown:
         raise ValueError(f"held_out contexts {unknown} are not in the dataset; contexts are {sorted(set(contexts))}")
@@ -87,6 +98,8 @@ def held_out_splits(perturbations: np.ndarray, contexts: np.ndarray, control: st
         for p in np.unique(perturbations[in_h]):
             rows = np.flatnonzero(in_h & (perturbations == p))
             tg = targets_of(p, control)
+            if mapping is not None and present.get(p) != h:
+                continue
             if tg and set(tg) <= seen and len(rows) >= config.min_cells:
                 perturbed[p] = rows
         if perturbed and len(controls) >= 2 and np.any(perturbations[train] == control):

@@ -86,14 +86,16 @@ def ensure_corpus(spec: StudySpec, *, log: Callable[[str], None] = print) -> Non
                                      n_datasets=sim.n_datasets, eval_cells=sim.eval_cells, seed=sim.seed))
 
 
-def ensure_datasets(spec: StudySpec, *, log: Callable[[str], None] = print) -> None:
-    """Download the evaluation datasets that have a recipe and are missing (checksum verified)."""
-    from cellplateau.evaluation.sources import fetch
+def ensure_datasets(spec: StudySpec, *, log: Callable[[str], None] = print, progress: bool = False) -> None:
+    """Download the evaluation datasets that have a recipe and are missing, and verify every dataset whose
+    checksum the spec or the lock file (``SPEC.lock``) holds; a first download records its checksum there."""
+    from cellplateau.evaluation.fetch import fetch_dataset
+    from cellplateau.evaluation.lockfile import Lock
 
+    lock = Lock.read(spec.lock_file)
     for ds in spec.evaluation.datasets:
-        if ds.source is not None and not ds.path.exists():
-            log(f"downloading evaluation dataset {ds.name!r} from {ds.source.resolved_url()} to {ds.path}")
-            fetch(ds.source, ds.path, name=ds.name)
+        if ds.source is not None or lock.entry(ds.name):
+            fetch_dataset(ds, lock, progress=progress, log=log)
 
 
 def _clean_temporaries(ctx: StudyContext) -> None:
@@ -149,7 +151,7 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
 
     t_start = time.perf_counter()
     ensure_corpus(spec, log=log)
-    ensure_datasets(spec, log=log)
+    ensure_datasets(spec, log=log, progress=progress)
     ctx = StudyContext(spec)
     log(f"corpus {ctx.store.path}: {verify.check_corpus(ctx)}")
     plan = build_plan(ctx)               # a spec the plan refuses writes nothing

@@ -9,7 +9,7 @@ from cellplateau.models import FAMILIES
 from cellplateau.runner.context import StudyContext
 from cellplateau.runner.units import ALL_CELLS, STAGES, Unit, unit_key
 from cellplateau.selection import STRATEGIES
-from cellplateau.spec import StudySpec, family_label
+from cellplateau.spec import StudySpec, family_label, strategy_label
 
 
 class PlanError(ValueError):
@@ -49,12 +49,12 @@ def _file_signature(ds, *, allow_missing: bool = False) -> dict:
     size and modification time (a replaced file invalidates its units)."""
     import os
 
-    if ds.source is not None:
+    if ds.source is not None and ds.source.sha256:
         return {"sha256": ds.source.sha256}
     try:
         st = os.stat(ds.path)
     except FileNotFoundError:
-        if allow_missing:
+        if allow_missing or ds.source is not None:      # downloaded by `fetch` / `run` before the work starts
             return {"missing": str(ds.path)}
         raise PlanError(f"evaluation dataset {ds.name!r}: file not found: {ds.path}") from None
     return {"size": st.st_size, "mtime_ns": st.st_mtime_ns}
@@ -117,7 +117,7 @@ def build_plan(ctx: StudyContext) -> Plan:
             params = {"n_pcs": s.n_pcs, "n_hvg": s.n_hvg, "pca_sample": s.pca_sample,
                       "seed": derive_seed(spec.seed, "sketch-embedding")}
             key = unit_key("sketch_embedding", fp, params)
-            embed_keys[s.name] = key
+            embed_keys[strategy_label(s)] = key
             plan.add(Unit("sketch_embedding", key, f"PC embedding ({s.n_pcs} PCs)", params))
     if sel.diversity and not embed_keys:
         params = {"n_pcs": 50, "n_hvg": 2000, "pca_sample": 50_000, "seed": derive_seed(spec.seed, "sketch-embedding")}
@@ -129,22 +129,24 @@ def build_plan(ctx: StudyContext) -> Plan:
         for f in sel.fractions:
             for r in range(sel.replicates):
                 name = ALL_CELLS if f == 1.0 else s.name
+                curve = strategy_label(s)
                 config = {} if f == 1.0 else s.model_dump(mode="json")
                 seed = derive_seed(spec.seed, "subset", name, f, r)
                 params = {"strategy": name, "config": config, "fraction": f, "replicate": r, "seed": seed,
                           "split_seed": derive_seed(spec.seed, "split", name, f, r),
                           "val_fraction": sel.val_fraction, "label_key": label_key,
-                          "embedding_key": embed_keys.get(s.name) if f != 1.0 else None}
+                          "embedding_key": embed_keys.get(curve) if f != 1.0 else None}
                 key = unit_key("subset", fp, params)
                 deps = (params["embedding_key"],) if params["embedding_key"] else ()
-                plan.add(Unit("subset", key, f"subset {name} {_fmt_fraction(f)} r{r}", params, deps))
-                plan.subset_refs.append(SubsetRef(s.name, f, r, key))
+                shown = ALL_CELLS if f == 1.0 else curve
+                plan.add(Unit("subset", key, f"subset {shown} {_fmt_fraction(f)} r{r}", params, deps))
+                plan.subset_refs.append(SubsetRef(curve, f, r, key))
                 if sel.diversity:
                     dparams = {"subset_key": key, "embedding_key": diversity_embedding, "label_key": label_key,
                                "seed": derive_seed(spec.seed, "diversity", name, f, r)}
                     dkey = unit_key("diversity", dparams)
                     plan.diversity[key] = dkey
-                    plan.add(Unit("diversity", dkey, f"diversity {name} {_fmt_fraction(f)} r{r}", dparams,
+                    plan.add(Unit("diversity", dkey, f"diversity {shown} {_fmt_fraction(f)} r{r}", dparams,
                                   (key, diversity_embedding)))
     for fam in spec.families:
         label = family_label(fam)

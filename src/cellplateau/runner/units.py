@@ -88,6 +88,7 @@ def run_subset(ctx: StudyContext, unit: Unit) -> None:
     store = ctx.store
     n = subset_size(store.n_cells, p["fraction"])
     t0 = time.perf_counter()
+    described = {}
     if p["strategy"] == ALL_CELLS:
         indices = np.arange(store.n_cells, dtype=np.int64)
     else:
@@ -96,15 +97,20 @@ def run_subset(ctx: StudyContext, unit: Unit) -> None:
         embedding = None
         if strategy.needs_embedding:
             embedding = np.load(ctx.layout.sketch_embedding(p["embedding_key"]) / "embedding.npy", mmap_mode="r")
-        indices = strategy.select(SelectionContext(store.obs, embedding), n, config,
-                                  np.random.default_rng(p["seed"]))
+        sctx = SelectionContext(store.obs, embedding)
+        if strategy.pool_size is not None:          # the fraction refers to part of the corpus (spike-in: the base)
+            n = subset_size(strategy.pool_size(sctx, config), p["fraction"])
+        indices = strategy.select(sctx, n, config, np.random.default_rng(p["seed"]))
+        if strategy.describe is not None:
+            described = {"selection": strategy.describe(sctx, indices, config)}
     select_s = time.perf_counter() - t0
     is_val = split_train_val(len(indices), p["val_fraction"], rng=np.random.default_rng(p["split_seed"]))
     label_key = p.get("label_key", "cell_type")
     comp = {}
     if label_key in store.obs.columns:
         comp = composition(store.obs[label_key].astype(str).to_numpy(), indices)
-    manifest = {**p, "corpus_fingerprint": store.fingerprint, "composition": comp, "select_time_s": select_s}
+    manifest = {**p, "corpus_fingerprint": store.fingerprint, "composition": comp, "select_time_s": select_s,
+                **described}
     path = unit.path(ctx)
     write_subset(path, indices, is_val, manifest)
     (path / "DONE").touch()

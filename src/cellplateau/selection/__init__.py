@@ -9,7 +9,8 @@ from cellplateau.selection.base import Strategy
 from cellplateau.selection.celltype_reweighted import STRATEGY as _reweighted
 from cellplateau.selection.geometric_sketch import STRATEGY as _sketch
 from cellplateau.selection.random import STRATEGY as _random
+from cellplateau.selection.spike_in import STRATEGY as _spike_in
 
-STRATEGIES: Registry = Registry("strategies", Strategy, (_random, _reweighted, _sketch))
+STRATEGIES: Registry = Registry("strategies", Strategy, (_random, _reweighted, _sketch, _spike_in))
 
 __all__ = ["STRATEGIES", "Strategy"]

@@ -27,12 +27,16 @@ class Strategy:
     """A registered selection strategy.
 
     ``select(ctx, n, config, rng) -> np.ndarray`` returns ``n`` distinct sorted int64 row indices.
+    ``pool_size(ctx, config)``, when given, is the number of cells a fraction refers to (default: every
+    corpus cell); ``describe(ctx, indices, config)`` adds what the strategy did to the subset's manifest.
     """
 
     name: str
     config: type[BaseModel]
     select: Callable[[SelectionContext, int, BaseModel, np.random.Generator], np.ndarray]
     needs_embedding: bool = False
+    pool_size: Callable[[SelectionContext, BaseModel], int] | None = None
+    describe: Callable[[SelectionContext, np.ndarray, BaseModel], dict] | None = None
 
 
 def check_size(n: int, n_cells: int) -> None:
