@@ -10,6 +10,12 @@ is streamed as shuffled dense float32 batches of 1,024 cells, the consumer wrapp
 * scDataset (PyPI ``scdataset``): ``BlockShuffling(block_size, indices=subset)`` over the backed AnnData, the
   fetch callback and batch densification of its documentation (``adata[idx].X`` -> dense float32), in the main
   process like ours;
+* scDataset again with 2 DataLoader workers (its documented ``DataLoader(ds, batch_size=None, num_workers=2,
+  prefetch_factor=fetch_factor + 1)``; each worker opens the backed file itself);
+* annbatch (needs Python >= 3.12): the subset's cells are written to an ``.h5ad`` and preshuffled into annbatch's
+  zarr collection (time reported apart), then streamed by its ``Loader`` at its documented settings
+  (benchmarks/_annbatch_peer.py, run by its own environment under ``--cache``/annbatch-env, created on first use
+  from ``--annbatch-python`` or the newest python3.13/python3.12 that runs);
 * anndata backed ``.h5ad``, random batches (sorted random indices, ``X[idx]`` -> dense).
 
 Each is timed over the same number of cells after one warm-up batch; all read from the page cache (the files were
@@ -78,6 +84,69 @@ def time_stream(batches, n_batches: int) -> float:
     return n / (time.perf_counter() - t)
 
 
+class BackedH5AD:
+    """A backed ``.h5ad`` that each process (DataLoader worker) opens for itself on first use."""
+
+    def __init__(self, path: Path, n_obs: int):
+        self.path, self.n_obs, self._pid, self._adata = path, n_obs, None, None
+
+    def __len__(self) -> int:
+        return self.n_obs
+
+    def adata(self):
+        import anndata as ad
+
+        if self._pid != os.getpid():
+            self._adata, self._pid = ad.read_h5ad(self.path, backed="r"), os.getpid()
+        return self._adata
+
+    def __getstate__(self):
+        return {"path": self.path, "n_obs": self.n_obs, "_pid": None, "_adata": None}
+
+
+def fetch_backed(collection: BackedH5AD, idx):
+    """scDataset's documented AnnData fetch callback, on the worker's own handle."""
+    data = collection.adata()[np.sort(idx)].X
+    return data.toarray().astype(np.float32) if hasattr(data, "toarray") else np.asarray(data, np.float32)
+
+
+def annbatch_python(cache: Path, given: str | None) -> Path:
+    """The annbatch environment's Python: created under ``cache`` on first use (annbatch[zarrs] installed)."""
+    import shutil
+    import subprocess
+
+    env = cache / "annbatch-env"
+    py = env / "bin" / "python"
+    if py.exists():
+        return py
+    base = None
+    for cand in ([given] if given else ["python3.13", "python3.12"]):
+        exe = shutil.which(cand) or cand
+        ok = subprocess.run([exe, "-c", "import sys; sys.exit(sys.version_info < (3, 12))"], capture_output=True)
+        if ok.returncode == 0:
+            base = exe
+            break
+    if base is None:
+        raise SystemExit("annbatch needs Python >= 3.12: none found; pass --annbatch-python /path/to/python3.12")
+    subprocess.run([base, "-m", "venv", str(env)], check=True)
+    subprocess.run([str(py), "-m", "pip", "install", "--quiet", "annbatch[zarrs]"], check=True)
+    return py
+
+
+def write_subset_h5ad(store, rows: np.ndarray, path: Path) -> Path:
+    """The subset's cells (counts as float32, the ``dataset`` label) as one CSR ``.h5ad`` for annbatch."""
+    import anndata as ad
+    import pandas as pd
+
+    if not path.exists():
+        X = store.read_rows(rows).astype(np.float32)
+        obs = pd.DataFrame({"dataset": store.obs["dataset"].to_numpy()[rows]}, index=rows.astype(str))
+        tmp = path.with_suffix(".tmp.h5ad")
+        ad.AnnData(X=X, obs=obs, var=pd.DataFrame(index=store.var["gene_id"].to_numpy())).write_h5ad(tmp)
+        tmp.rename(path)
+    return path
+
+
 def main() -> None:
     import _corpus
     import anndata as ad
@@ -93,6 +162,7 @@ def main() -> None:
     ap.add_argument("--peer-batches", type=int, default=40)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "cellplateau-bench")
+    ap.add_argument("--annbatch-python", default=None, help="a Python >= 3.12 for annbatch's environment")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/loader.md"))
     args = ap.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -134,6 +204,36 @@ def main() -> None:
                         "backed h5ad", statistics.median(speeds), mix))
         print(results[-1], flush=True)
 
+    import torch
+
+    sc_mix = mixing_report(rows, datasets, batch_size=BATCH, block_size=64, fetch_blocks=16 * BATCH // 64,
+                           rng=np.random.default_rng(0))
+    speeds = []
+    for r in range(args.repeats):
+        ds = scDataset(BackedH5AD(h5, store.n_cells), BlockShuffling(block_size=64, indices=rows), batch_size=BATCH,
+                       fetch_factor=16, fetch_callback=fetch_backed, seed=r)
+        dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2, prefetch_factor=17)
+        speeds.append(time_stream(dl, max(args.peer_batches, 4 * 2 * 17)))
+    results.append((f"scDataset {_version('scdataset')} BlockShuffling (block 64, fetch_factor 16), backed h5ad, "
+                    "2 DataLoader workers", statistics.median(speeds), sc_mix))
+    print(results[-1], flush=True)
+
+    import json
+    import subprocess
+
+    py = annbatch_python(args.cache, args.annbatch_python)
+    sub = write_subset_h5ad(store, rows, args.cache / f"subset_{args.cells}_{args.subset}.h5ad")
+    res = subprocess.run([str(py), str(Path(__file__).with_name("_annbatch_peer.py")), str(sub),
+                          str(args.cache / "annbatch_collection.zarr"), "--batch", str(BATCH),
+                          "--batches", str(args.peer_batches * 2), "--repeats", str(args.repeats)],
+                         capture_output=True, text=True, check=True)
+    ab = json.loads(res.stdout.strip().splitlines()[-1])
+    rand = sc_mix["entropy_random"]
+    results.append((f"annbatch {ab['version']} Loader (chunk 32, 256 chunks preloaded), preshuffled zarr "
+                    f"(preshuffle {ab['preshuffle_s']:.0f} s, not counted)", statistics.median(ab["cells_per_s"]),
+                    {"entropy_block": ab["entropy"], "entropy_random": rand, "ratio": ab["entropy"] / rand}))
+    print(results[-1], flush=True)
+
     def random_batches():
         rng = np.random.default_rng(0)
         while True:
@@ -158,6 +258,9 @@ def main() -> None:
     for name, v, mix in results:
         lines.append(f"| {name} | {v:,.0f} | {mix['entropy_block']:.2f} ({mix['ratio']:.2f}) |")
     lines.append(f"\nBest block-shuffled ours / best scDataset: **{best_ours / best_sc:.1f}x**.")
+    for name, v, _ in results:
+        if not name.startswith("cellplateau"):
+            lines.append(f"- ours (best block-shuffled) / {name.split(' (')[0]}: {best_ours / v:.1f}x")
     publish(lines, args.out)
 
 

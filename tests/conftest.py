@@ -55,3 +55,45 @@ def real_corpus(realdata, tmp_path_factory) -> Path:
     ingest_h5ad(path, [realdata / "pbmc_10x_3chemistries_unlabelled_scwgparis.h5ad",
                        realdata / "kang2018_pbmc_ifnb_harmony.h5ad"], obs_map={"assay": "chemistry"})
     return path
+
+
+@pytest.fixture(scope="session")
+def example_plugin_site(tmp_path_factory) -> Path:
+    """``examples/plugin_family`` pip-installed (no dependencies, no index) into a temporary target folder, as a
+    user installs a plug-in; put the folder on ``PYTHONPATH`` of the processes that should see it (entry points
+    are found on the path). The repo copy stays clean: pip builds from a copy."""
+    import shutil
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("plugin")
+    src = shutil.copytree(REPO / "examples" / "plugin_family", root / "src")
+    site = root / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--target", str(site), str(src)], check=True, capture_output=True)
+    return site
+
+
+@pytest.fixture
+def isolated_registries(monkeypatch):
+    """Registries, loaded-plug-in memory, ``sys.path`` and the spec's unions restored after the test (a test
+    that loads plug-ins into this process leaves nothing behind)."""
+    import sys
+
+    from cellplateau import registry
+
+    regs = registry.registries()
+    saved = {k: (dict(r), dict(r.sources)) for k, r in regs.items()}
+    monkeypatch.setattr(registry, "_loaded_modules", set())
+    monkeypatch.setattr(registry, "_loaded_entry_points", False)
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    yield
+    for k, r in regs.items():
+        r.clear()
+        r.update(saved[k][0])
+        r.sources.clear()
+        r.sources.update(saved[k][1])
+    registry._generation += 1
+    from cellplateau.spec import refresh_types
+
+    refresh_types()

@@ -10,7 +10,6 @@ import textwrap
 
 import pytest
 
-from cellplateau import registry
 from cellplateau.spec import SpecError, parse_spec, spec_from_json
 from tests.test_spec import GOOD
 
@@ -41,33 +40,13 @@ STRATEGY = Strategy("first_rows", Config, lambda ctx, n, config, rng: np.arange(
 '''
 
 
-@pytest.fixture
-def isolated(monkeypatch):
-    """Registries, loaded-plug-in memory and the spec's unions restored after the test."""
-    regs = registry.registries()
-    saved = {k: (dict(r), dict(r.sources)) for k, r in regs.items()}
-    monkeypatch.setattr(registry, "_loaded_modules", set())
-    monkeypatch.setattr(registry, "_loaded_entry_points", False)
-    monkeypatch.setattr(sys, "path", list(sys.path))
-    yield
-    for k, r in regs.items():
-        r.clear()
-        r.update(saved[k][0])
-        r.sources.clear()
-        r.sources.update(saved[k][1])
-    registry._generation += 1
-    from cellplateau.spec import refresh_types
-
-    refresh_types()
-
-
 def _spec(**extra):
     d = copy.deepcopy(GOOD)
     d.update(extra)
     return d
 
 
-def test_a_spec_plugin_file_adds_a_family_and_a_strategy(isolated, tmp_path):
+def test_a_spec_plugin_file_adds_a_family_and_a_strategy(isolated_registries, tmp_path):
     (tmp_path / "fam.py").write_text(PCA2.format(name="pca2"))
     (tmp_path / "half.py").write_text(HALF)
     data = _spec(plugins=["fam.py", "half.py"], families=[{"name": "pca"}, {"name": "pca2", "n_components": 3}],
@@ -87,7 +66,7 @@ def test_a_spec_plugin_file_adds_a_family_and_a_strategy(isolated, tmp_path):
         parse_spec(_spec(plugins=["fam.py"], families=[{"name": "gpt"}]), base=tmp_path)
 
 
-def test_a_dotted_plugin_module_on_the_path(isolated, tmp_path):
+def test_a_dotted_plugin_module_on_the_path(isolated_registries, tmp_path):
     (tmp_path / "my_plugin_pkg.py").write_text(PCA2.format(name="pca3"))
     sys.path.insert(0, str(tmp_path))
     spec = parse_spec(_spec(plugins=["my_plugin_pkg"], families=[{"name": "pca3"}]), base=tmp_path)
@@ -104,13 +83,13 @@ def test_a_dotted_plugin_module_on_the_path(isolated, tmp_path):
     ("FAMILY = 3\n", r"plug-in module '.*bad\.py' \(spec plugins\): FAMILY is a int, expected a cellplateau Family$"),
     ("X = 1\n", r"plug-in module '.*bad\.py' \(spec plugins\) defines none of FAMILY, STRATEGY or TASK$"),
 ])
-def test_a_bad_plugin_stops_at_load_naming_it(isolated, tmp_path, source, message):
+def test_a_bad_plugin_stops_at_load_naming_it(isolated_registries, tmp_path, source, message):
     (tmp_path / "bad.py").write_text(source)
     with pytest.raises(SpecError, match=message):
         parse_spec(_spec(plugins=["bad.py"]), source="spec.yaml", base=tmp_path)
 
 
-def test_missing_plugin_file_and_two_plugins_of_one_name(isolated, tmp_path):
+def test_missing_plugin_file_and_two_plugins_of_one_name(isolated_registries, tmp_path):
     with pytest.raises(SpecError, match=r"plug-in module '.*nowhere\.py' \(spec plugins\) failed to import: "
                                         r"FileNotFoundError: no such file .*nowhere\.py"):
         parse_spec(_spec(plugins=["nowhere.py"]), base=tmp_path)
@@ -132,7 +111,7 @@ def _install_entry_point(site, group: str, line: str, module_source: str, module
     (site / f"{module}.py").write_text(module_source)
 
 
-def test_entry_points_register_and_fail_by_name(isolated, tmp_path):
+def test_entry_points_register_and_fail_by_name(isolated_registries, tmp_path):
     site = tmp_path / "site"
     _install_entry_point(site, "cellplateau.families", "pca4 = cp_ep_module:FAMILY", PCA2.format(name="pca4"),
                          "cp_ep_module")
@@ -144,7 +123,7 @@ def test_entry_points_register_and_fail_by_name(isolated, tmp_path):
     assert FAMILIES.sources["pca4"].startswith("entry point 'pca4' = 'cp_ep_module:FAMILY' of cp-example-plugin 0.1")
 
 
-def test_a_broken_entry_point_names_itself(isolated, tmp_path):
+def test_a_broken_entry_point_names_itself(isolated_registries, tmp_path):
     site = tmp_path / "site"
     _install_entry_point(site, "cellplateau.tasks", "mytask = cp_broken_module:TASK", "raise RuntimeError('boom')\n",
                          "cp_broken_module")

@@ -39,11 +39,12 @@ def _guard(fn, *args, **kwargs):
     from cellplateau.corpus.store import StoreError
     from cellplateau.evaluation.datasets import DatasetError
     from cellplateau.evaluation.sources import DownloadError
+    from cellplateau.runner.export import ExportError
     from cellplateau.runner.plan import PlanError
 
     try:
         return fn(*args, **kwargs)
-    except (PlanError, StoreError, DatasetError, IngestError, DownloadError) as exc:
+    except (PlanError, StoreError, DatasetError, IngestError, DownloadError, ExportError) as exc:
         _fail(str(exc))
     except OSError as exc:
         line = _faults.describe(exc)
@@ -193,8 +194,27 @@ def plan(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")]) -
                       f"({spec.corpus.expected_cells:,}) and expected_genes ({spec.corpus.expected_genes:,}); "
                       "`run` needs the store", highlight=False)
     _print_dataset_states(spec)
+    for path in counts["missing_inputs"]:
+        console.print(f"missing checkpoint: {path}", highlight=False)
     for line in damaged_units(built):
         console.print(f"damaged (the next run recomputes it): {line}", highlight=False)
+
+
+@app.command("export-subsets")
+def export_subsets(
+    spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")],
+    out: Annotated[Optional[Path], typer.Option(help="folder to write (default: OUTPUT_DIR/export/subsets)")] = None,
+    h5ad: Annotated[bool, typer.Option(help="also write each subset's training and validation cells as .h5ad")]
+    = False,
+    progress: Annotated[bool, typer.Option(help="show a progress bar")] = True,
+) -> None:
+    """Write every subset of the study (row indices, obs names, manifest; optionally .h5ad) for training elsewhere."""
+    from cellplateau.runner.export import export_subsets as export
+
+    spec = _load(spec_path)
+    folders = _guard(export, spec, out=out, h5ad=h5ad, progress=progress, log=console.print)
+    console.print(f"wrote {len(folders)} subsets to {folders[0].parent if folders else out}; an `imported` family "
+                  "maps them back with checkpoints: '<folder>/{strategy}_{fraction}_r{replicate}'", highlight=False)
 
 
 def _read_lock(spec):

@@ -246,8 +246,10 @@ def strategy_label(config: BaseModel) -> str:
 
 def family_label(config: BaseModel) -> str:
     """``name`` or ``name-size``: how a family configuration is named in plans and results."""
+    from cellplateau.models.base import family_name
+
     size = getattr(config, "size", None)
-    return f"{config.name}-{size}" if size else config.name
+    return f"{family_name(config)}-{size}" if size else family_name(config)
 
 
 class SpecError(ValueError):
@@ -309,6 +311,21 @@ def load_spec_plugins(data: dict, *, source: str = "<spec>") -> None:
     refresh_types()
 
 
+def _resolve_config_paths(entry, registry: dict, fix) -> object:
+    """Make the ``Path`` fields of a family config entry relative to the spec (e.g. a command's ``cwd``)."""
+    if not isinstance(entry, dict) or entry.get("name") not in registry:
+        return entry
+    fields = registry[entry["name"]].config.model_fields
+    out = dict(entry)
+    for key, value in entry.items():
+        ann = fields[key].annotation if key in fields else None
+        if isinstance(value, str) and ann in (Path, Path | None):
+            out[key] = fix(value)
+    if "cwd" in fields and fields["cwd"].annotation is Path and "cwd" not in entry:
+        out["cwd"] = fix(".")
+    return out
+
+
 def resolve_paths(data: dict, base: Path) -> dict:
     """Make relative paths in a raw spec relative to the spec file's folder."""
     def fix(p):
@@ -321,6 +338,8 @@ def resolve_paths(data: dict, base: Path) -> dict:
     corpus = data.get("corpus")
     if isinstance(corpus, dict) and isinstance(corpus.get("path"), str):
         data["corpus"] = {**corpus, "path": fix(corpus["path"])}
+    if isinstance(data.get("families"), list):
+        data["families"] = [_resolve_config_paths(f, FAMILIES, fix) for f in data["families"]]
     ev = data.get("evaluation")
     if isinstance(ev, dict) and isinstance(ev.get("datasets"), list):
         data["evaluation"] = {**ev, "datasets": [
@@ -332,9 +351,11 @@ def resolve_paths(data: dict, base: Path) -> dict:
 def parse_spec(data: dict, *, source: str = "<spec>", base: Path | None = None) -> StudySpec:
     if not isinstance(data, dict):
         raise SpecError(f"{source}: a study spec must be a mapping, got {type(data).__name__}")
-    if base is not None:
+    if base is not None:        # plug-in files first (relative to the spec), then the plug-ins' own path fields
         data = resolve_paths(data, base)
     load_spec_plugins(data, source=source)
+    if base is not None:
+        data = resolve_paths(data, base)
     try:
         return StudySpec.model_validate(data)
     except ValidationError as exc:

@@ -95,3 +95,12 @@ def test_heatmap_text_is_readable_on_every_colour():
     ratios = [contrast(cmap(x), text_color(cmap(x))) for x in np.linspace(0, 1, 101)]
     assert min(ratios) >= 4.5          # WCAG AA for normal text, on every colour of the scale
     assert text_color(cmap(0.0)) == "black" and text_color(cmap(1.0)) == "white"
+
+
+def test_attribution_from_the_saturation_table_when_the_fits_lack_it():
+    fits = _fits(with_attribution=False)
+    sat = _fits(with_attribution=True)[["task", "dataset", "model", "strategy", "attribution",
+                                        "attribution_evidence"]]
+    t = glance_tables(fits, pd.DataFrame(), pd.DataFrame(), sat)["saturation"]
+    assert list(t["attribution"]) == ["data-limited", "capacity-limited"]
+    assert t["low_confidence"].isna().all()

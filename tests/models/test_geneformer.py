@@ -1,6 +1,7 @@
 import numpy as np
 
 from cellplateau.models import FAMILIES, TrainingData, load_model
+from cellplateau.models._validation import validation_sample
 from tests.models._learning import knn_f1
 
 
@@ -19,7 +20,7 @@ def test_geneformer_learns_the_masked_token_task_and_round_trips(tiny_atlas, tin
     control = fam.model(cfg)
     control.untrained_control(tiny_store.n_genes, seed=0)
     control.medians = model.medians             # same tokens: compare the networks only
-    untrained_loss = control._val_loss(data, 0)
+    untrained_loss = control.validation_loss(tiny_store, validation_sample(data.val, seed=0, n=cfg.val_cells), seed=0)
     assert info.val_loss < untrained_loss - 0.5, (info.val_loss, untrained_loss)
     assert info.val_loss < np.log(tiny_store.n_genes)          # better than guessing among the genes
     assert 0 < knn_f1(model, tiny_atlas, tiny_store) <= 1

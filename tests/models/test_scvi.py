@@ -34,5 +34,5 @@ def test_scvi_refuses_fractional_counts_naming_the_dataset(scvi_model, realdata)
     with pytest.raises(ValueError, match=r"panc8.*scVI needs integer counts .*round_counts: true"):
         scvi_model.embed(ds.counts[:, :300], source="evaluation dataset 'panc8'")
     rounding = FAMILIES["scvi"].model(scvi_model.config.model_copy(update={"round_counts": True}))
-    rounding.module = scvi_model.module
+    rounding.net, rounding.n_genes = scvi_model.net, scvi_model.n_genes
     assert np.isfinite(rounding.embed(ds.counts[:, :300])).all()

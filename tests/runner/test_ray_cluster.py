@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from cellplateau.runner.context import StudyContext
 from cellplateau.runner.execute import plan_summary
@@ -23,6 +24,7 @@ from cellplateau.runner.plan import build_plan
 from cellplateau.spec import load_spec
 from tests.runner._cluster import free_port, start, stop, wait_for
 from tests.runner._spec import tiny_spec
+from tests.runner.test_plugins import DAE
 
 pytestmark = pytest.mark.slow
 RAY = str(Path(sys.executable).with_name("ray"))
@@ -36,21 +38,24 @@ def _alive_nodes(address: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
-    """``ray start --head`` and a second ``ray start --address`` node, one CPU each; stopped by process group."""
+def ray_cluster(example_plugin_site):
+    """``ray start --head`` and a second ``ray start --address`` node, one CPU each; stopped by process group.
+    Both nodes' workers see the pip-installed example plug-in family (its folder on their ``PYTHONPATH``)."""
     temp = Path(tempfile.mkdtemp(prefix="cpray", dir="/tmp"))      # short: Ray's socket paths must fit 107 bytes
     port = free_port()
     address = f"127.0.0.1:{port}"
     common = ["--block", "--node-ip-address", "127.0.0.1", "--num-cpus", "1", "--object-store-memory", "100000000",
               "--disable-usage-stats"]
+    pythonpath = os.pathsep.join(p for p in (str(example_plugin_site), os.environ.get("PYTHONPATH")) if p)
+    env = {**ENV, "PYTHONPATH": pythonpath}
     log = open(temp / "cluster.log", "w")
     procs = [start([RAY, "start", "--head", "--port", str(port), "--include-dashboard=false",
-                    "--temp-dir", str(temp), *common], log=log, env=ENV)]
+                    "--temp-dir", str(temp), *common], log=log, env=env)]
     try:
         wait_for(lambda: _alive_nodes(address) == 1, timeout=90, what="the Ray head")
-        procs.append(start([RAY, "start", "--address", address, *common], log=log, env=ENV))
+        procs.append(start([RAY, "start", "--address", address, *common], log=log, env=env))
         wait_for(lambda: _alive_nodes(address) == 2, timeout=90, what="the second Ray node")
-        yield address
+        yield address, env
     finally:
         stop(procs, grace=0)                               # Ray's daemons ignore SIGTERM: kill the groups
         log.close()
@@ -67,15 +72,22 @@ def _claims(ctx):
     return out
 
 
-def test_two_node_ray_study_survives_a_killed_worker(ray_cluster, tiny_atlas, tmp_path):
+def test_two_node_ray_study_survives_a_killed_worker(ray_cluster, tiny_atlas, tmp_path, isolated_registries):
+    """The study also trains the pip-installed plug-in family of examples/plugin_family on both nodes: it is
+    found through its entry point by the driver and by every Ray worker, and learns like a built-in."""
+    address, env = ray_cluster
     spec_path = tiny_spec(tiny_atlas, tmp_path / "study", mae_steps=400, fractions=(0.1, 1.0), replicates=1,
-                          execution={"executor": "ray", "ray": {"address": ray_cluster}, "lease_s": 30,
+                          execution={"executor": "ray", "ray": {"address": address}, "lease_s": 30,
                                      "max_retries": 2, "resources": {"default": {"cpus": 1}}})
+    raw = yaml.safe_load(spec_path.read_text())
+    raw["families"].append(DAE)
+    spec_path.write_text(yaml.safe_dump(raw))
+    sys.path.insert(0, env["PYTHONPATH"].split(os.pathsep)[0])   # this process reads the spec too (restored)
     spec = load_spec(spec_path)
     ctx = StudyContext(spec)
     t0 = time.time()
     driver = subprocess.Popen([sys.executable, "-m", "cellplateau", "run", str(spec_path), "--no-progress"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **ENV})
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, **env})
 
     def training_claim():
         busy = [c for c in _claims(ctx) if c["label"].startswith("train mae")]
@@ -104,5 +116,11 @@ def test_two_node_ray_study_survives_a_killed_worker(ray_cluster, tiny_atlas, tm
     r = pd.read_parquet(ctx.layout.results)
     ident = ["strategy", "fraction", "replicate", "family", "model_size", "task", "dataset", "metric", "model_key"]
     assert not r.duplicated(ident).any()
-    assert r[(r["task"] == "knn_classification") & (r["metric"] == "micro_f1")]["value"].notna().all()
+    knn = r[(r["task"] == "knn_classification") & (r["metric"] == "micro_f1")]
+    assert knn["value"].notna().all()
+    dae = knn[knn["family"] == "dae"].set_index(["strategy", "fraction"])["value"].sort_index()
+    print("plug-in family dae on Ray, kNN micro-F1:\n" + dae.to_string())
+    assert len(dae) == 3 * 2 + 1 and dae.drop("control").min() > dae["control"].iloc[0] + 0.05, "the plug-in learns"
+    dae_runs = {r["where"] for r in runs if r["label"].startswith("train dae")}
+    assert dae_runs <= nodes and dae_runs, dae_runs
     print(f"ray two-node study with a killed worker: {elapsed:.1f} s")

@@ -80,7 +80,22 @@ def cheapest_rows(compute: pd.DataFrame, *, tolerance: float = 0.01) -> pd.DataF
     return pd.DataFrame(rows, columns=cols)
 
 
-def glance_tables(fits: pd.DataFrame, vs_random: pd.DataFrame, compute: pd.DataFrame) -> dict[str, pd.DataFrame]:
-    """The three tables of the first screen: ``saturation``, ``diversity``, ``cheapest``."""
+def with_attribution(fits: pd.DataFrame, sat: pd.DataFrame | None) -> pd.DataFrame:
+    """``fits`` with the attribution columns the saturation table carries (per task, dataset, model, strategy)
+    added where ``fits`` lacks them."""
+    if sat is None or sat.empty or fits.empty:
+        return fits
+    cols = [c for c in ATTRIBUTION_COLUMNS if c in sat.columns and c not in fits.columns]
+    if not cols:
+        return fits
+    return fits.merge(sat[[*KEYS, "strategy", *cols]].drop_duplicates([*KEYS, "strategy"]),
+                      on=[*KEYS, "strategy"], how="left")
+
+
+def glance_tables(fits: pd.DataFrame, vs_random: pd.DataFrame, compute: pd.DataFrame,
+                  sat: pd.DataFrame | None = None) -> dict[str, pd.DataFrame]:
+    """The three tables of the first screen: ``saturation``, ``diversity``, ``cheapest``. The attribution comes
+    from ``fits`` or, where the analysis puts it there, from the saturation table ``sat``."""
+    fits = with_attribution(fits, sat)
     return {"saturation": saturation_rows(fits), "diversity": diversity_rows(vs_random),
             "cheapest": cheapest_rows(compute)}

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from cellplateau._io import atomic_dir, atomic_write_json
 from cellplateau.corpus.store import CorpusStore
@@ -26,6 +26,8 @@ class TrainingData:
     store: CorpusStore
     train: np.ndarray    # sorted corpus rows
     val: np.ndarray      # sorted corpus rows (may be empty)
+    manifest: dict = field(default_factory=dict)    # the subset's manifest: strategy, fraction, replicate, seed...
+    workdir: Path | None = None                     # scratch folder beside the model's artifact (may be None)
 
 
 @dataclass
@@ -87,8 +89,18 @@ class ModelFamily(abc.ABC):
     def init_untrained(self, n_genes: int, *, seed: int) -> None:
         """Random initialisation without any data: the "fraction 0" control."""
 
-    def untrained_control(self, n_genes: int, *, seed: int) -> FitInfo:
-        """Initialise as the untrained control and record it."""
+    def has_control(self) -> bool:
+        """Whether the family has an untrained control (a command family without an ``untrained`` command has none)."""
+        return True
+
+    def missing_inputs(self, point: dict) -> list[str]:
+        """Files a training of subset ``point`` (strategy, fraction, replicate) needs that are absent (``plan``
+        lists them; e.g. imported checkpoints)."""
+        return []
+
+    def untrained_control(self, n_genes: int, *, seed: int, store: CorpusStore | None = None) -> FitInfo:
+        """Initialise as the untrained control and record it (``store``: the corpus, for families that need its
+        vocabulary)."""
         self.init_untrained(n_genes, seed=seed)
         self.fit_info = FitInfo(n_params=self.n_params(), budget={"policy": "untrained"}, control=True,
                                 flops=0.0)
@@ -156,12 +168,33 @@ def estimate_training_flops(family: Family, config: BaseModel, *, n_genes: int, 
     return dense_training_flops(model.n_params(), steps * config.batch_size)
 
 
-def apply_size_preset(data: Any, presets: dict[str, dict[str, Any]]) -> Any:
-    """Fill the fields of a size preset (``data["size"]``) that the spec did not set; for ``mode="before"``
-    validators of family configs. Explicit fields win over the preset."""
-    if isinstance(data, dict) and data.get("size"):
-        return {**presets[data["size"]], **data}
-    return data
+class FamilyConfig(BaseModel):
+    """Base of a family's config: frozen, unknown keys refused, and size presets.
+
+    A subclass adds ``name: Literal["<family>"]`` and its own fields, and lists its presets in the class
+    variable ``presets`` (``{"xs": {field: value}, ...}``); ``size: xs`` then fills the fields the spec did
+    not set (explicit fields win), and the size labels the model-size axis.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    size: str | None = Field(None, description="size preset; explicit fields override it")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_size_preset(cls, data: Any) -> Any:
+        size = data.get("size") if isinstance(data, dict) else None
+        if size is None:
+            return data
+        if size not in cls.presets:
+            raise ValueError(f"unknown size {size!r}; presets are {list(cls.presets)}")
+        return {**cls.presets[size], **data}
+
+
+def family_name(config: BaseModel) -> str:
+    """The name a family configuration shows in results: its ``label`` (command and imported families) or its
+    family name."""
+    return getattr(config, "label", None) or config.name
 
 
 def model_size(config: BaseModel) -> str:

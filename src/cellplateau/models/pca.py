@@ -13,29 +13,23 @@ from typing import Literal
 
 import numpy as np
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
 from cellplateau.corpus.features import gram_pca, log1p_cp10k, select_hvg
 from cellplateau.models._compute import pca_flops, peak_rss_mb
-from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData, apply_size_preset
+from cellplateau.models.base import Family, FamilyConfig, FitInfo, ModelFamily, TrainingData
 
 SIZES = {s: {"n_components": k} for s, k in {"xs": 10, "s": 25, "m": 50, "l": 100}.items()}   # reference: 50
 
 
-class PCAConfig(BaseModel):
+class PCAConfig(FamilyConfig):
     """Principal components of log-normalised HVG expression."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    presets = SIZES
     name: Literal["pca"] = "pca"
-    size: Literal["xs", "s", "m", "l"] | None = Field(None, description="preset; explicit fields override it")
     n_components: int = Field(50, ge=1, description="embedding dimensions")
     n_hvg: int = Field(2000, ge=2, description="highly variable genes fitted on")
     hvg_sample: int = Field(50_000, ge=100, description="training cells sampled to choose the HVGs")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _preset(cls, data):
-        return apply_size_preset(data, SIZES)
 
 
 class PCAModel(ModelFamily):

@@ -162,7 +162,7 @@ def _render(results: pd.DataFrame, *, title: str, folder: Path | None, n_boot: i
     vs_random = summary.strategy_vs_random(results, n_boot=n_boot)
     bar.advance(note="compute")
     compute = summary.compute_table(results, curves_table=curves)
-    at_a_glance = glance.glance_tables(fits, vs_random, compute)
+    at_a_glance = glance.glance_tables(fits, vs_random, compute, sat)
     if folder is not None:
         for name, table in at_a_glance.items():
             atomic_write_text(folder / "tables" / f"glance_{name}.csv", table.to_csv(index=False))

@@ -10,7 +10,7 @@ import pandas as pd
 
 from cellplateau import __version__
 from cellplateau._io import atomic_write_bytes
-from cellplateau.models.base import model_size
+from cellplateau.models.base import family_name, model_size
 from cellplateau.runner.context import StudyContext
 from cellplateau.runner.plan import Plan
 from cellplateau.spec import family_label
@@ -54,10 +54,11 @@ def build_results(ctx: StudyContext, plan: Plan) -> pd.DataFrame:
                      "metric": "select_time_s", "value": m.get("select_time_s", np.nan)})
         for fam in spec.families:
             model_key = plan.models[(ref.subset_key, family_label(fam))]
-            rows += _model_rows(lay, evals, {**sub, "family": fam.name, "model_size": model_size(fam)}, model_key)
+            head = {**sub, "family": family_name(fam), "model_size": model_size(fam)}
+            rows += _model_rows(lay, evals, head, model_key)
     for (label, r), model_key in plan.controls.items():
         fam = next(f for f in spec.families if family_label(f) == label)
-        ctl = {**base, "strategy": "control", "fraction": 0.0, "replicate": r, "n_cells": 0, "family": fam.name,
+        ctl = {**base, "strategy": "control", "fraction": 0.0, "replicate": r, "n_cells": 0, "family": family_name(fam),
                "model_size": model_size(fam)}
         rows += _model_rows(lay, evals, ctl, model_key)
     for unit in plan.units["baseline"]:

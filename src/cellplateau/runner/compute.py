@@ -35,7 +35,8 @@ def estimate_compute(ctx: StudyContext, plan: Plan) -> dict[str, float]:
         if key not in cache:
             cache[key] = estimate_training_flops(FAMILIES[p["family"]], config, n_genes=store.n_genes,
                                                  n_train=n_train)
-        total += cache[key]
+        if cache[key] == cache[key]:          # families that cannot estimate (user commands) give NaN
+            total += cache[key]
     return {stage: (total if stage == "train" else float("nan")) for stage in STAGES}
 
 

@@ -136,12 +136,14 @@ def _outstanding(ctx: StudyContext, plan: Plan, log: Callable[[str], None]) -> l
 
 
 def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], None] = print,
-              executor: str | None = None, retry_failed: bool = False) -> RunSummary:
+              executor: str | None = None, retry_failed: bool = False,
+              stages: tuple[str, ...] | None = None) -> RunSummary:
     """Execute every unit that is not done yet; then rebuild the results table and the report.
 
     ``executor`` overrides ``execution.executor``; ``retry_failed`` clears the failure records of
     units that used up their retries. Units that still fail (and the units depending on them) are
-    returned in ``RunSummary.failed``; the report is then not rebuilt.
+    returned in ``RunSummary.failed``; the report is then not rebuilt. ``stages``: run only these stages
+    (e.g. ``("sketch_embedding", "subset")`` for ``export-subsets``), without the results and the report.
     """
     from cellplateau._io import write_if_changed
     from cellplateau._progress import progress as progress_bar
@@ -158,7 +160,7 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
     _clean_temporaries(ctx)
     ctx.layout.root.mkdir(parents=True, exist_ok=True)
     write_if_changed(ctx.layout.root / "spec.resolved.json", spec.model_dump_json(indent=2))
-    todo = _outstanding(ctx, plan, log)
+    todo = [u for u in _outstanding(ctx, plan, log) if stages is None or u.kind in stages]
     skipped = len(plan.all_units()) - len(todo)
     computed: list[str] = []
     failed: dict[str, str] = {}
@@ -206,7 +208,7 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
         if ex is not None:
             ex.close()
     labels = {u.key: u.label for u in plan.all_units()}
-    if failed:
+    if failed or stages is not None:
         return RunSummary(computed, skipped, time.perf_counter() - t_start,
                           {labels[k]: err for k, err in failed.items()}, faults[0] if faults else "")
     table = build_results(ctx, plan)
@@ -228,11 +230,20 @@ def plan_summary(spec: StudySpec, built: tuple[StudyContext, Plan] | None = None
 
 
 def plan_counts(spec: StudySpec, built: tuple[StudyContext, Plan] | None = None) -> dict:
-    """Pretrainings and evaluations of the plan, untrained controls counted apart, and the evaluation
-    datasets not on disk yet."""
+    """Pretrainings and evaluations of the plan, untrained controls counted apart, the evaluation datasets not
+    on disk yet, and the files trainings still to run need but do not find (imported checkpoints)."""
+    from cellplateau.models import FAMILIES
+
     ctx, plan = built or planned(spec)
     controls = {u.key for u in plan.units["train"] if u.params.get("control")}
     evals = plan.units["evaluate"]
+    subsets = {u.key: u.params for u in plan.units["subset"]}
+    missing_inputs: list[str] = []
+    for u in plan.units["train"]:
+        if u.key not in controls and not u.done(ctx):
+            family = FAMILIES[u.params["family"]]
+            model = family.model(family.config.model_validate(u.params["config"]))
+            missing_inputs += model.missing_inputs(subsets[u.params["subset_key"]])
     return {
         "pretrainings": len(plan.units["train"]) - len(controls), "controls": len(controls),
         "evaluations": sum(u.params["model_key"] not in controls for u in evals),
@@ -240,6 +251,7 @@ def plan_counts(spec: StudySpec, built: tuple[StudyContext, Plan] | None = None)
         "baselines": len(plan.units["baseline"]),
         "corpus_planned": ctx.corpus_planned,
         "missing_datasets": [str(d.path) for d in spec.evaluation.datasets if not d.path.exists()],
+        "missing_inputs": missing_inputs,
     }
 
 

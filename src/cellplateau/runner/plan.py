@@ -150,7 +150,8 @@ def build_plan(ctx: StudyContext) -> Plan:
                                   (key, diversity_embedding)))
     for fam in spec.families:
         label = family_label(fam)
-        for r in range(sel.replicates if spec.controls else 0):
+        has_control = FAMILIES[fam.name].model(fam).has_control()
+        for r in range(sel.replicates if spec.controls and has_control else 0):
             params = {"family": fam.name, "config": fam.model_dump(mode="json"), "subset_key": None,
                       "control": True, "seed": derive_seed(spec.seed, "train", label, r)}
             key = unit_key("train", fp, params)

@@ -8,6 +8,7 @@ recomputes only the units whose outputs are missing or damaged.
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -151,15 +152,21 @@ def run_train(ctx: StudyContext, unit: Unit) -> None:
     family = FAMILIES[p["family"]]
     model = family.model(family.config.model_validate(p["config"]))
     if p.get("control"):
-        model.untrained_control(ctx.store.n_genes, seed=p["seed"])
+        model.untrained_control(ctx.store.n_genes, seed=p["seed"], store=ctx.store)
         path = model.save(unit.path(ctx), extra={"unit": p, "spec_hash": ctx.spec.spec_hash()})
         (path / "DONE").touch()
         return
     subset = load_subset(ctx.layout.subset(p["subset_key"]))
     device = resolve_device(ctx.spec.execution.device, family.device_kinds)
-    model.fit(TrainingData(ctx.store, subset.train, subset.val), seed=p["seed"], device=device)
-    path = model.save(unit.path(ctx), extra={"unit": p, "subset_manifest": subset.manifest,
-                                             "spec_hash": ctx.spec.spec_hash()})
+    final = unit.path(ctx)
+    workdir = final.with_name(f".{unit.key}.work.tmp")     # a killed worker's leftover is cleaned like any temporary
+    try:
+        model.fit(TrainingData(ctx.store, subset.train, subset.val, subset.manifest, workdir), seed=p["seed"],
+                  device=device)
+        path = model.save(final, extra={"unit": p, "subset_manifest": subset.manifest,
+                                        "spec_hash": ctx.spec.spec_hash()})
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
     (path / "DONE").touch()
 
 

@@ -1,0 +1,214 @@
+"""``TorchFamily``: the base of every gradient-trained family, built-in or plug-in.
+
+A family supplies the maths; the base owns what every neural family needs and would otherwise repeat:
+
+- **config**: :class:`TorchConfig` (size presets, learning rate, weight decay, batch size, budget, validation
+  cells); a family's config subclasses it with ``name: Literal[...]``, its fields and ``presets``;
+- **seeding**: ``torch.manual_seed(seed)`` before the network is built, a seeded generator for the training
+  batches' randomness (masks) and a second one, reset at every evaluation, for the validation loss;
+- **training**: the shared loop (:func:`cellplateau.models._train.train`: streamed batches, budget policy,
+  bf16 autocast on CUDA, validation-loss trajectory);
+- **the validation loss** on a seeded random sample of the subset's validation cells
+  (:func:`cellplateau.models._validation.validation_sample`), with the same loss as training;
+- **embedding** in batches without gradients, and the trainable encoder for full fine-tuning;
+- **checkpoints**: ``weights.pt`` with the state dict, the vocabulary size and the family's extra tensors;
+- **the compute record**: parameter count, and FLOPs (``6 x parameters x cells seen`` unless the family
+  counts its own).
+
+What a family implements::
+
+    build(n_genes) -> torch.nn.Module            # every parameter; keep sub-modules as attributes
+    loss(rows, counts, *, gen, device, step)     # scalar loss tensor of a batch (step None: validation)
+    encode(x) -> tensor                          # the embedding of prepared inputs, with gradients
+    dim -> int                                   # embedding width (a property)
+
+and optionally ``inputs(counts)`` (default: log1p(CP10k) as a dense float32 tensor), ``prepare(data, seed)``
+(statistics of the training cells before the network is built), ``encoder_module()`` (the parameters full
+fine-tuning tunes), ``extra_state()`` / ``load_extra_state(state)``, ``untrained_state(n_genes)``,
+``optimizer(params)``, ``scheduler(optimizer, total_steps)`` and ``training_flops(info)``.
+"""
+
+from __future__ import annotations
+
+import abc
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from pydantic import Field
+
+from cellplateau.models._budget import Budget
+from cellplateau.models.base import FamilyConfig, FitInfo, ModelFamily, TrainableEncoder, TrainingData
+
+
+class TorchConfig(FamilyConfig):
+    """Fields every gradient-trained family has (a family's config overrides the defaults it needs)."""
+
+    lr: float = Field(1e-3, gt=0, description="learning rate")
+    weight_decay: float = Field(1e-4, ge=0, description="AdamW weight decay")
+    batch_size: int = Field(256, ge=2, description="cells per optimizer step")
+    val_cells: int = Field(4096, ge=1, description="validation cells scored for the validation loss (a seeded "
+                           "random sample of the subset's validation split)")
+    budget: Budget = Budget()
+
+
+class TorchFamily(ModelFamily):
+    """Base class of the neural families (see the module docstring for what a family implements)."""
+
+    config: TorchConfig
+    amp: ClassVar[bool] = True                 # bf16 autocast on CUDA (scVI's likelihood stays fp32)
+    clip_norm: ClassVar[float | None] = None   # gradient-norm clipping
+    val_chunk: ClassVar[int] = 2048            # cells per forward pass when scoring the validation loss
+
+    # ------------------------------------------------------------------ what a family implements
+    @abc.abstractmethod
+    def build(self, n_genes: int) -> Any:
+        """The network for a vocabulary of ``n_genes`` genes (a ``torch.nn.Module`` holding every parameter)."""
+
+    @abc.abstractmethod
+    def loss(self, rows: np.ndarray, counts: sp.csr_matrix, *, gen, device: str, step: int | None):
+        """Scalar loss tensor of one batch (corpus ``rows``, raw ``counts``); ``gen``: a seeded
+        ``torch.Generator`` for any randomness; ``step``: the optimizer step (``None`` when scoring the
+        validation loss). May return ``None`` to skip a batch."""
+
+    @abc.abstractmethod
+    def encode(self, x):
+        """Embedding (cells x :attr:`dim`) of prepared inputs ``x`` (see :meth:`inputs`), with gradients."""
+
+    @property
+    @abc.abstractmethod
+    def dim(self) -> int:
+        """Embedding width."""
+
+    def inputs(self, counts: sp.csr_matrix, *, source: str = "counts"):
+        """Raw counts (CSR) -> the encoder's input tensor; default log1p(CP10k), dense float32."""
+        import torch
+
+        from cellplateau.corpus.features import log1p_cp10k
+
+        return torch.from_numpy(log1p_cp10k(counts, dense=True))
+
+    def embed_input(self, counts: sp.csr_matrix, *, source: str = "counts"):
+        """The input :meth:`embed` feeds :meth:`encode` (default :meth:`inputs`; the MLP families keep it sparse)."""
+        return self.inputs(counts, source=source)
+
+    def prepare(self, data: TrainingData, *, seed: int) -> None:
+        """Statistics of the training cells needed before building (e.g. gene medians); default none."""
+
+    def untrained_state(self, n_genes: int) -> None:
+        """What :meth:`prepare` would set, for the untrained control (which sees no data); default none."""
+
+    def encoder_module(self):
+        """The parameters full fine-tuning tunes; default the whole network."""
+        return self.net
+
+    def extra_state(self) -> dict[str, Any]:
+        """Tensors saved with the weights (e.g. gene medians)."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`extra_state` saved."""
+
+    def optimizer(self, params):
+        import torch
+
+        return torch.optim.AdamW(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
+
+    def scheduler(self, optimizer, total_steps: int):
+        """A learning-rate scheduler stepped after every optimizer step; default none."""
+        return None
+
+    def training_flops(self, info: FitInfo) -> float:
+        from cellplateau.models._compute import dense_training_flops
+
+        return dense_training_flops(info.n_params, info.cells_seen)
+
+    # ------------------------------------------------------------------ what the base owns
+    def _build(self, n_genes: int) -> None:
+        self.n_genes = n_genes
+        self.net = self.build(n_genes)
+
+    def init_untrained(self, n_genes: int, *, seed: int) -> None:
+        import torch
+
+        torch.manual_seed(seed)
+        self.untrained_state(n_genes)
+        self._build(n_genes)
+        self.net.eval()
+
+    def fit(self, data: TrainingData, *, seed: int, device: str = "cpu") -> FitInfo:
+        import torch
+
+        from cellplateau.models._train import train
+        from cellplateau.models._validation import validation_sample
+
+        self.prepare(data, seed=seed)
+        torch.manual_seed(seed)
+        self._build(data.store.n_genes)
+        gen = torch.Generator().manual_seed(seed)
+        steps = {"n": 0}
+
+        def loss_fn(rows, counts):
+            steps["n"] += 1
+            return self.loss(rows, counts, gen=gen, device=device, step=steps["n"])
+
+        val_rows = validation_sample(data.val, seed=seed, n=self.config.val_cells)
+        opt = self.optimizer(self.net.parameters())
+        info = train(self.net, data, seed=seed, device=device, batch_size=self.config.batch_size,
+                     budget=self.config.budget, optimizer=opt, loss_fn=loss_fn,
+                     val_fn=lambda: self.validation_loss(data.store, val_rows, seed=seed),
+                     scheduler_fn=self.scheduler, clip_norm=self.clip_norm, amp=self.amp)
+        info.flops = self.training_flops(info)
+        self.fit_info = info
+        return info
+
+    def validation_loss(self, store, rows: np.ndarray, *, seed: int) -> float:
+        """Mean loss per cell over ``rows`` in eval mode, no gradients; the same masks at every evaluation."""
+        import torch
+
+        if len(rows) == 0:
+            return float("nan")
+        gen = torch.Generator().manual_seed(seed + 1)
+        device = str(next(self.net.parameters()).device)
+        self.net.eval()
+        total, n = 0.0, 0
+        with torch.no_grad():
+            for chunk, counts in store.iter_rows(rows, chunk_size=self.val_chunk):
+                loss = self.loss(chunk, counts, gen=gen, device=device, step=None)
+                if loss is not None:
+                    total += float(loss) * len(chunk)
+                    n += len(chunk)
+        return total / n if n else float("nan")
+
+    def embed(self, counts: sp.spmatrix, *, batch_size: int = 4096, source: str = "counts") -> np.ndarray:
+        import torch
+
+        counts = sp.csr_matrix(counts)
+        batch_size = min(batch_size, self.val_chunk)
+        self.net.eval()
+        out = []
+        with torch.no_grad():
+            for s in range(0, counts.shape[0], batch_size):
+                out.append(self.encode(self.embed_input(counts[s : s + batch_size], source=source)).float().numpy())
+        return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.dim), np.float32)
+
+    def trainable_encoder(self) -> TrainableEncoder:
+        return TrainableEncoder(self.encoder_module(), lambda counts: self.inputs(counts, source="fine-tuning data"),
+                                self.encode, self.dim)
+
+    def _save_weights(self, folder: Path) -> None:
+        import torch
+
+        torch.save({"n_genes": self.n_genes, "state_dict": self.net.state_dict(), **self.extra_state()},
+                   folder / "weights.pt")
+
+    def _load_weights(self, folder: Path) -> None:
+        import torch
+
+        ckpt = torch.load(folder / "weights.pt", map_location="cpu", weights_only=True)
+        self.untrained_state(int(ckpt["n_genes"]))
+        self._build(int(ckpt["n_genes"]))
+        self.net.load_state_dict(ckpt["state_dict"])
+        self.load_extra_state(ckpt)
+        self.net.eval()
