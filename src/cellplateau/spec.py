@@ -435,8 +435,8 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
         raise SpecError(f"{path}: is a folder; expected a study spec file (YAML)")
     try:
         data = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: cannot be read as a text file ({getattr(exc, 'strerror', None) or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not a text file ({exc.reason} at byte {exc.start})") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(data, dict) or "extends" not in data:

@@ -2,8 +2,8 @@
 
 The study folder is the only state: a unit is done when its outputs match its done record (sizes and
 checksums, ``runner/verify.py``), claimed while a claim file with a fresh heartbeat exists, failed while a
-failure record exists. Stages run in dependency
-order (subsets -> trainings -> evaluations -> results and report); units of a stage run in parallel.
+failure record exists. Stages run in dependency order (subsets -> trainings -> evaluations -> results and
+report); units of a stage run in parallel.
 """
 
 from __future__ import annotations

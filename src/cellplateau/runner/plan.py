@@ -103,7 +103,6 @@ def build_plan(ctx: StudyContext) -> Plan:
     spec: StudySpec = ctx.spec
     fp = ctx.store.fingerprint
     plan = Plan()
-    check_fractions(spec, ctx.store.n_cells)
     for fam in spec.families:
         check = FAMILIES[fam.name].check
         if check is not None:
@@ -112,6 +111,7 @@ def build_plan(ctx: StudyContext) -> Plan:
                     check(fam, ctx.store)
             except ValueError as exc:
                 raise PlanError(f"families[{family_label(fam)}]: {exc}") from None
+    check_fractions(spec, ctx.store.n_cells)
     sel = spec.selection
     embed_keys: dict[str, str] = {}
     for s in sel.strategies:
