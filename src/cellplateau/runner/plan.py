@@ -33,6 +33,8 @@ class Plan:
     # (subset_key, family label) -> model key; (family label, replicate) -> untrained control key
     models: dict[tuple[str, str], str] = field(default_factory=dict)
     controls: dict[tuple[str, int], str] = field(default_factory=dict)
+    # (subset_key, family label, depth) -> model key, for the depths below 1.0 (``quality.depth``)
+    thinned: dict[tuple[str, str, float], str] = field(default_factory=dict)
     diversity: dict[str, str] = field(default_factory=dict)     # subset key -> diversity unit key
 
     def all_units(self) -> list[Unit]:
@@ -101,7 +103,6 @@ def build_plan(ctx: StudyContext) -> Plan:
     spec: StudySpec = ctx.spec
     fp = ctx.store.fingerprint
     plan = Plan()
-    check_fractions(spec, ctx.store.n_cells)
     for fam in spec.families:
         check = FAMILIES[fam.name].check
         if check is not None:
@@ -110,6 +111,7 @@ def build_plan(ctx: StudyContext) -> Plan:
                     check(fam, ctx.store)
             except ValueError as exc:
                 raise PlanError(f"families[{family_label(fam)}]: {exc}") from None
+    check_fractions(spec, ctx.store.n_cells)
     sel = spec.selection
     embed_keys: dict[str, str] = {}
     for s in sel.strategies:
@@ -143,7 +145,8 @@ def build_plan(ctx: StudyContext) -> Plan:
                 plan.subset_refs.append(SubsetRef(curve, f, r, key))
                 if sel.diversity:
                     dparams = {"subset_key": key, "embedding_key": diversity_embedding, "label_key": label_key,
-                               "seed": derive_seed(spec.seed, "diversity", name, f, r)}
+                               "seed": derive_seed(spec.seed, "diversity", name, f, r),
+                               "n_hausdorff": sel.hausdorff_sample}
                     dkey = unit_key("diversity", dparams)
                     plan.diversity[key] = dkey
                     plan.add(Unit("diversity", dkey, f"diversity {shown} {_fmt_fraction(f)} r{r}", dparams,
@@ -165,6 +168,15 @@ def build_plan(ctx: StudyContext) -> Plan:
             plan.models[(subset.key, label)] = key
             plan.add(Unit("train", key, f"train {label} on {subset.label.removeprefix('subset ')}",
                           params, (subset.key,)))
+            for depth in spec.quality.depth:
+                if depth == 1.0:            # the corpus as measured: the unit above (keys unchanged)
+                    continue
+                dparams = {**params, "depth": depth,
+                           "thin_seed": derive_seed(spec.seed, "thin", depth, r)}
+                dkey = unit_key("train", fp, dparams)
+                plan.thinned[(subset.key, label, depth)] = dkey
+                plan.add(Unit("train", dkey, f"train {label} on {subset.label.removeprefix('subset ')} "
+                              f"depth {depth:g}", dparams, (subset.key,)))
     check_datasets(ctx)
     for ds, task in spec.evaluation.pairs():
         eval_seed = derive_seed(spec.seed, "eval-split", ds.name)
