@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from cellplateau.cli import app
@@ -35,3 +39,19 @@ def assert_refused(res, code: int, *names: str) -> str:
 def leftovers(folder: Path) -> list[str]:
     """Temporary files and folders (``.*.tmp``) anywhere under ``folder``."""
     return sorted(str(p.relative_to(folder)) for p in folder.rglob(".*.tmp")) if folder.exists() else []
+
+
+@contextlib.contextmanager
+def tmpfs(path: Path, size_kb: int):
+    """A real, tiny filesystem at ``path`` (root only); skipped with the reason elsewhere unless CI requires it."""
+    path.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)], capture_output=True,
+                         text=True)
+    if res.returncode != 0:
+        if os.environ.get("CELLPLATEAU_REQUIRE_SLURM"):        # CI runs as root
+            pytest.fail(f"cannot mount a tmpfs: {res.stderr.strip()}")
+        pytest.skip(f"a real full disk needs a tmpfs mount (root): {res.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], check=False)

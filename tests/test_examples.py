@@ -97,3 +97,43 @@ def test_reference_plan_shows_steps_cells_seen_and_epochs_per_fraction():
     assert rows[("mae-l", 0.5)]["holds_constant"].startswith("convergence") and not plan["warnings"]
     text = CliRunner().invoke(app, ["plan", str(EXAMPLES / "reference_study.yaml")], terminal_width=200).output
     assert "cells seen" in text and "12,800,000" in text and "19,970,176" in text
+
+
+def test_depth_adaptive_example_runs_small(tiny_atlas, tmp_path):
+    """A small version of examples/depth_adaptive.yaml (same axes: depth, adaptive, kcenter) on the tiny atlas."""
+    import json
+
+    import pandas as pd
+    import yaml
+
+    from cellplateau.runner.execute import run_study
+    from cellplateau.spec import parse_spec
+
+    data = yaml.safe_load((EXAMPLES / "depth_adaptive.yaml").read_text())
+    assert load_spec(EXAMPLES / "depth_adaptive.yaml").quality.depth == [1.0, 0.5, 0.25, 0.1]
+    data["output_dir"] = str(tmp_path / "study")
+    data["corpus"] = {"path": str(tiny_atlas / "corpus")}
+    data["selection"].update(fractions=[0.01, 0.03, 0.1, 1.0], replicates=2, adaptive={"n_boot": 100})
+    data["selection"]["strategies"] = [{"name": "random"},
+                                       {"name": "kcenter", "n_pcs": 10, "n_hvg": 200, "pca_sample": 2000}]
+    data["quality"] = {"depth": [1.0, 0.25]}
+    data["families"] = [{"name": "pca", "n_components": 10, "n_hvg": 200}]
+    data["evaluation"]["datasets"] = [{"name": "balanced_types", "label_key": "cell_type",
+                                       "path": str(tiny_atlas / "eval" / "balanced_types.h5ad")}]
+    data["evaluation"]["tasks"] = [{"name": "knn_classification", "n_splits": 1, "baseline_hvg": 200}]
+    data["execution"] = {"workers": 1, "device": "cpu", "threads": 1}
+    spec = parse_spec(data)
+    summary = run_study(spec, progress=False, log=lambda _: None)
+    assert not summary.failed
+    out = tmp_path / "study"
+    record = json.loads((out / "adaptive.json").read_text())
+    assert record["rounds"] and record["train_flops_full_grid"] >= record["train_flops_run"] > 0
+    r = pd.read_parquet(out / "results" / "results.parquet")
+    models = r[r["task"].isin(["pretraining", "knn_classification"]) & ~r["strategy"].isin(["control", "baseline"])]
+    assert set(models["depth"]) == {1.0, 0.25} and models["depth"].notna().all()
+    assert {"kcenter", "random"} <= set(r["strategy"])
+    assert {"type_gini", "hausdorff", "hausdorff_sample"} <= set(r.loc[r["task"] == "diversity", "metric"])
+    html = (out / "report" / "report.html").read_text()
+    assert "Sequencing depth" in html and "Adaptive selection" in html and "pca@depth0.25" in html
+    again = run_study(spec, progress=False, log=lambda _: None)
+    assert again.computed == [], "a finished adaptive study resumes to nothing"

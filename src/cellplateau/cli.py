@@ -26,7 +26,7 @@ def _load(spec_path: Path):
     from cellplateau.spec import SpecError, load_spec
 
     try:
-        return load_spec(spec_path)
+        return _guard(load_spec, spec_path)
     except SpecError as exc:
         _fail(str(exc))
 

@@ -64,6 +64,17 @@ class CorpusSpec(BaseModel):
         return self
 
 
+class AdaptiveSpec(BaseModel):
+    """Adaptive selection: smallest fractions first, larger ones only for curves whose answer is not known yet."""
+
+    model_config = _frozen
+    confidence: float = Field(0.95, gt=0, lt=1, description="level of the bootstrap interval of each curve's "
+                              "saturation point; a curve is resolved when the interval ends below the largest "
+                              "fraction run and scaling is told apart from the no-scaling null")
+    initial_fractions: int = Field(3, ge=3, description="smallest fractions run in the first round (a fit needs 3)")
+    n_boot: int = Field(1000, ge=50, description="bootstrap resamples per curve and round")
+
+
 class SelectionSpec(BaseModel):
     """Which subsets to draw."""
 
@@ -72,7 +83,12 @@ class SelectionSpec(BaseModel):
     fractions: list[float] = Field(min_length=1, description="subset sizes as fractions of the corpus, in (0, 1]")
     replicates: int = Field(2, ge=1, description="seeds per (strategy, fraction)")
     val_fraction: float = Field(0.1, ge=0, lt=1, description="validation share inside each subset")
-    diversity: bool = Field(True, description="measure every subset's diversity (entropy, coverage, Vendi)")
+    diversity: bool = Field(True, description="measure every subset's diversity (entropy, coverage, Vendi, Gini, "
+                            "Hausdorff)")
+    adaptive: AdaptiveSpec | None = Field(None, description="run the smallest fractions first and larger ones only "
+                                          "for unresolved curves (e.g. {confidence: 0.95})")
+    hausdorff_sample: int = Field(1000, ge=0, description="corpus cells (seeded sample) the Hausdorff distance from "
+                                  "the corpus to each subset is estimated on (0: not measured)")
 
     @field_validator("fractions")
     @classmethod
@@ -91,6 +107,27 @@ class SelectionSpec(BaseModel):
         if len(set(names)) != len(names):
             raise ValueError(f"strategies must be distinct; got {names} (give repeated strategies a `label`)")
         return v
+
+
+class QualitySpec(BaseModel):
+    """Measurement quality as a study axis: pretraining corpora at reduced sequencing depth."""
+
+    model_config = _frozen
+    depth: list[float] = Field(default_factory=lambda: [1.0], min_length=1, description="shares of each cell's "
+                               "UMIs kept by seeded binomial thinning (1.0 = the corpus as measured; must be "
+                               "listed), crossed with every subset and family")
+
+    @field_validator("depth")
+    @classmethod
+    def _depths(cls, v: list[float]) -> list[float]:
+        bad = [d for d in v if not 0 < d <= 1]
+        if bad:
+            raise ValueError(f"every depth must be in (0, 1]; got {bad}")
+        if len(set(v)) != len(v):
+            raise ValueError("depths must be distinct")
+        if 1.0 not in v:
+            raise ValueError("depth must include 1.0 (the corpus as measured: the reference of the depth law)")
+        return sorted(v, reverse=True)
 
 
 class EvaluationSpec(BaseModel):
@@ -209,6 +246,7 @@ class StudySpec(BaseModel):
     families: list[FamilyConfig] = Field(min_length=1, description="model families to pretrain")
     evaluation: EvaluationSpec
     execution: ExecutionSpec = ExecutionSpec()
+    quality: QualitySpec = Field(QualitySpec(), description="sequencing-depth axis (binomial thinning on read)")
 
     controls: bool = Field(True, description="also evaluate every family untrained (the 'fraction 0' floor)")
     _spec_file: Path | None = PrivateAttr(None)     # the YAML whose lock file holds the datasets' checksums
@@ -401,8 +439,8 @@ def _read_yaml(path: Path, chain: tuple[Path, ...] = ()) -> dict:
         raise SpecError(f"{path}: is a folder; expected a study spec file (YAML)")
     try:
         data = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: cannot be read as a text file ({getattr(exc, 'strerror', None) or exc})") from None
+    except UnicodeDecodeError as exc:
+        raise SpecError(f"{path}: not a text file ({exc.reason} at byte {exc.start})") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{path}: not valid YAML ({exc})") from None
     if not isinstance(data, dict) or "extends" not in data:

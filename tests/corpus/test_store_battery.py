@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from cellplateau.corpus.store import CorpusStore, StoreError
-from tests._battery import assert_refused, invoke
+from tests._battery import assert_refused, invoke, tmpfs
 from tests.runner._spec import tiny_spec
 
 
@@ -85,3 +86,22 @@ def test_sizes_are_checked_before_mapping_and_blocks_verified_on_request(tiny_st
     with pytest.raises(StoreError, match=r"X_data\.bin is [\d,]+ bytes, but X_indptr\.npy says [\d,]+ values of int32"):
         store.read_rows([0, 1])
     assert CorpusStore(tiny_store.path).verify_checksums(blocks={"X_data.bin": [0]}) is True
+
+
+def test_read_only_corpus_is_stamped_in_the_user_cache(tiny_store, tmp_path, monkeypatch):
+    """A corpus on a read-only filesystem is verified once, then its stamp (in the user's cache) is trusted."""
+    from cellplateau.runner.context import StudyContext
+    from cellplateau.runner.verify import check_corpus
+    from cellplateau.spec import load_spec
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    with tmpfs(tmp_path / "ro", 16384) as disk:
+        shutil.copytree(tiny_store.path, disk / "corpus", ignore=shutil.ignore_patterns(".verified.json"))
+        subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
+        spec = tiny_spec(disk.parent, tmp_path / "study", fractions=(0.1,), replicates=1, pca_only=True)
+        spec_text = spec.read_text().replace(str(disk.parent / "corpus"), str(disk / "corpus"))
+        spec.write_text(spec_text)
+        ctx = StudyContext(load_spec(spec))
+        assert check_corpus(ctx).startswith("checksums verified")
+        assert check_corpus(StudyContext(load_spec(spec))) == "unchanged since its last verification"
+        assert list((tmp_path / "cache" / "cellplateau" / "verified").glob("*.json"))

@@ -28,7 +28,10 @@ def test_two_run_commands_on_one_study_leave_one_copy_of_each_result(tiny_atlas,
     assert sorted(r["key"] for r in runs) == keys
     assert len({r["pid"] for r in runs}) == 2 and min(computed) > 0, "both runs did part of the work"
     assert all(done == total for total, done in plan_summary(spec).values())
-    assert not list(ctx.layout.artifacts.rglob(".*.tmp")) and not list((ctx.layout.root / "state").rglob("*.json"))
+    state = ctx.layout.root / "state"
+    assert not list(ctx.layout.artifacts.rglob(".*.tmp"))
+    assert not list((state / "claims").glob("*.json")) and not list((state / "failed").glob("*.json"))
+    assert len(list((state / "done").glob("*.json"))) == len(keys), "one done record per unit"
     r = pd.read_parquet(ctx.layout.results)
     ident = ["strategy", "fraction", "replicate", "family", "model_size", "task", "dataset", "metric", "model_key"]
     assert not r.duplicated(ident).any()

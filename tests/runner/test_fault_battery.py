@@ -3,7 +3,6 @@ half-written. Disk full during training is a real full filesystem (a tiny tmpfs,
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import os
 import shutil
@@ -17,7 +16,7 @@ import yaml
 from cellplateau.runner.context import StudyContext
 from cellplateau.runner.plan import build_plan
 from cellplateau.spec import load_spec
-from tests._battery import assert_refused, invoke, leftovers
+from tests._battery import assert_refused, invoke, leftovers, tmpfs
 from tests.runner._spec import tiny_spec
 from tests.runner.conftest import copy_study
 
@@ -39,6 +38,26 @@ def test_spec_path_that_is_a_folder(tmp_path):
         assert_refused(invoke(command, tmp_path), 2, str(tmp_path), "is a folder; expected a study spec file")
 
 
+def test_unreadable_spec_is_named(tmp_path, monkeypatch):
+    """A spec that is not text, and one the user may not read (denied in-process: root ignores file modes)."""
+    import pathlib
+
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"\xff\xfe\x00name")
+    assert_refused(invoke("plan", binary), 2, str(binary), "not a text file")
+    locked = tmp_path / "locked.yaml"
+    locked.write_text("name: x\n")
+    real = pathlib.Path.read_text
+
+    def deny(self, *args, **kwargs):
+        if self == locked:
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "read_text", deny)
+    assert_refused(invoke("run", locked), 1, str(locked), "permission denied")
+
+
 @pytest.mark.parametrize("changes, names", [
     ({"selection__fractions": [0.0004]}, ["selection.fractions: 0.0004 of the corpus's 3,000 cells is 1 cells",
                                           "leaving 1 training cells"]),
@@ -51,22 +70,6 @@ def test_refused_spec_writes_nothing(tiny_atlas, tmp_path, changes, names):
     for command in ("plan", "run"):
         assert_refused(invoke(command, spec, *(["--no-progress"] if command == "run" else [])), 2, *names)
     assert not (tmp_path / "out").exists(), "no study folder, no spec.resolved.json"
-
-
-@contextlib.contextmanager
-def tmpfs(path: Path, size_kb: int):
-    """A real, tiny filesystem at ``path`` (root only); skipped with the reason elsewhere unless CI requires it."""
-    path.mkdir(parents=True, exist_ok=True)
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kb}k", "tmpfs", str(path)], capture_output=True,
-                         text=True)
-    if res.returncode != 0:
-        if os.environ.get("CELLPLATEAU_REQUIRE_SLURM"):        # CI runs as root
-            pytest.fail(f"cannot mount a tmpfs: {res.stderr.strip()}")
-        pytest.skip(f"a real full disk needs a tmpfs mount (root): {res.stderr.strip()}")
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], check=False)
 
 
 def _fill(folder: Path) -> None:

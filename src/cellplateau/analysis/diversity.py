@@ -54,14 +54,17 @@ def coverage(obs_subset, obs_corpus, columns=("cell_type", "tissue", "donor", "d
 
 
 def subset_diversity(obs, subset: np.ndarray, *, label_key: str = "cell_type", embedding: np.ndarray | None = None,
-                     n_vendi: int = 1000, rare_below: float = 0.01, seed: int = 0) -> dict[str, float]:
+                     n_vendi: int = 1000, n_hausdorff: int = 1000, rare_below: float = 0.01, seed: int = 0
+                     ) -> dict[str, float]:
     """Diversity of one subset (rows ``subset`` of the corpus ``obs``).
 
     Label metrics use ``label_key``: Shannon entropy (nats), inverse Simpson, types covered, rare-type
     coverage (types below ``rare_below`` of the corpus). Coverage counts of tissues, donors and datasets.
     Vendi score on ``embedding`` (corpus cells x PCs) for a seeded sample of up to ``n_vendi`` subset
     cells, with an RBF kernel whose bandwidth is fixed from a seeded sample of the *corpus* (so scores
-    are comparable across subsets and not capped by the number of PCs).
+    are comparable across subsets and not capped by the number of PCs). ``type_gini``: Gini coefficient of the
+    subset's type proportions over the corpus's types. ``hausdorff``: the largest distance from a seeded sample
+    of ``n_hausdorff`` corpus cells (``hausdorff_sample``) to their nearest subset cell on ``embedding``.
     """
     rng = np.random.default_rng(seed)
     out: dict[str, float] = {}
@@ -75,6 +78,7 @@ def subset_diversity(obs, subset: np.ndarray, *, label_key: str = "cell_type", e
         present = set(np.unique(sub))
         out["types_covered"] = len(present) / len(codes)
         out["rare_types_covered"] = len(present & rare) / len(rare) if rare else float("nan")
+        out["type_gini"] = type_gini(labels, subset)
     out.update({k: v for k, v in coverage(obs.iloc[subset], obs).items() if not k.endswith("_corpus")})
     if embedding is not None:
         ref = np.sort(rng.choice(embedding.shape[0], size=min(1000, embedding.shape[0]), replace=False))
@@ -85,4 +89,40 @@ def subset_diversity(obs, subset: np.ndarray, *, label_key: str = "cell_type", e
         pick = np.sort(rng.choice(subset, size=min(n_vendi, len(subset)), replace=False))
         out["vendi_rbf"] = vendi_score(rbf_kernel(np.asarray(embedding[pick], float), gamma=gamma))
         out["vendi_sample"] = float(len(pick))
+        if n_hausdorff:
+            queries = rng.choice(embedding.shape[0], size=min(n_hausdorff, embedding.shape[0]), replace=False)
+            out["hausdorff"] = hausdorff_to_subset(embedding, subset, queries)
+            out["hausdorff_sample"] = float(len(queries))
     return out
+
+
+def gini(values: np.ndarray) -> float:
+    """Gini coefficient of non-negative ``values`` (0: all equal; ``1 - 1/K`` when one of K holds everything)."""
+    v = np.sort(np.asarray(values, float))
+    if len(v) == 0 or v.sum() <= 0:
+        return float("nan")
+    k = len(v)
+    return float((2 * np.arange(1, k + 1) - k - 1) @ v / (k * v.sum()))
+
+
+def type_gini(labels: np.ndarray, subset: np.ndarray) -> float:
+    """Gini coefficient of the subset's cell-type proportions over every type of the corpus (absent types
+    count as 0): 0 when every corpus type is equally represented."""
+    _, inv = np.unique(np.asarray(labels), return_inverse=True)
+    return gini(np.bincount(inv.ravel()[subset], minlength=int(inv.max()) + 1))
+
+
+def hausdorff_to_subset(embedding: np.ndarray, subset: np.ndarray, queries: np.ndarray, *, chunk: int = 16_384
+                        ) -> float:
+    """Directed Hausdorff distance from the cells ``queries`` to the cells ``subset`` (rows of ``embedding``):
+    the largest distance from a query cell to its nearest subset cell. Exact; the subset is streamed from
+    ``embedding`` (which may be memory-mapped) ``chunk`` rows at a time, so memory is ``len(queries) x chunk``."""
+    Q = np.asarray(embedding[np.sort(queries)], np.float64)
+    q2 = (Q**2).sum(1)
+    best = np.full(len(Q), np.inf)
+    subset = np.asarray(subset)
+    for a in range(0, len(subset), chunk):
+        S = np.asarray(embedding[subset[a : a + chunk]], np.float64)
+        d2 = q2[:, None] - 2 * Q @ S.T + (S**2).sum(1)[None, :]
+        np.minimum(best, d2.min(1), out=best)
+    return float(np.sqrt(max(best.max(), 0.0))) if len(Q) else float("nan")

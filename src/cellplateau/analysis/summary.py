@@ -20,11 +20,17 @@ def headline_rows(r: pd.DataFrame, metric_for_task: dict[str, str]) -> pd.DataFr
 
 
 def with_model(results: pd.DataFrame) -> pd.DataFrame:
-    """Add ``model``: the family, suffixed with its size preset when it has one (``mae-l``)."""
+    """Add ``model``: the family, suffixed with its size preset when it has one (``mae-l``) and with the
+    sequencing depth it was pretrained at when below 1 (``mae-l@depth0.25``), so every curve, fit and
+    saturation point is per depth."""
     r = results.copy()
     size = r["model_size"].astype(str)
     r["model"] = r["family"].astype(str).where(size.isin(["custom", "-", "None", "nan"]),
                                                r["family"].astype(str) + "-" + size)
+    if "depth" in r.columns:
+        depth = pd.to_numeric(r["depth"], errors="coerce")
+        thinned = (depth < 1.0).to_numpy()
+        r.loc[thinned, "model"] = r.loc[thinned, "model"] + "@depth" + depth[thinned].map("{:g}".format)
     return r
 
 

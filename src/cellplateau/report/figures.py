@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-STRATEGY_COLORS = {"random": "#4c72b0", "celltype_reweighted": "#dd8452", "geometric_sketch": "#55a868"}
+STRATEGY_COLORS = {"random": "#4c72b0", "celltype_reweighted": "#dd8452", "geometric_sketch": "#55a868",
+                   "stratified": "#8172b3", "kcenter": "#937860"}
 BASELINE_STYLES = {"baseline:hvg_expression": ("#555555", "--"), "baseline:dataset_pca": ("#999999", ":"),
                    "baseline:majority_class": ("#c44e52", "-.")}
 
@@ -142,7 +143,8 @@ def composition_plot(comp: pd.DataFrame, metrics=("rare_cell_share", "rare_types
     return fig
 
 
-def diversity_plot(div: pd.DataFrame, metrics=("vendi_rbf", "inverse_simpson", "rare_types_covered")):
+def diversity_plot(div: pd.DataFrame, metrics=("vendi_rbf", "inverse_simpson", "rare_types_covered", "type_gini",
+                                               "hausdorff")):
     """Subset diversity vs fraction per strategy (mean over seeds)."""
     return composition_plot(div, metrics=metrics)
 
@@ -193,4 +195,55 @@ def trajectories(traj: pd.DataFrame):
     axes[0][0].set_ylabel("validation loss")
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(lo, hi))
     fig.colorbar(sm, ax=axes[0].tolist(), label="log10 subset fraction")
+
+
+def depth_heatmap(grid: pd.DataFrame, *, task: str, dataset: str):
+    """Subset size x sequencing depth heatmaps of the mean headline score, one panel per (model, strategy)."""
+    plt = _plt()
+    g = grid[(grid["task"] == task) & (grid["dataset"] == dataset)]
+    panels = list(g.groupby(["model", "strategy"], observed=True))
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(3.6 * max(len(panels), 1), 3.4), squeeze=False)
+    lo, hi = (g["mean"].min(), g["mean"].max()) if len(g) else (0, 1)
+    for ax, ((model, strategy), h) in zip(axes[0], panels):
+        piv = h.pivot_table(index="fraction", columns="depth", values="mean").sort_index(ascending=False)
+        piv = piv[sorted(piv.columns)]
+        data = piv.to_numpy(float)
+        ax.imshow(data, cmap="viridis", aspect="auto", vmin=lo, vmax=hi)
+        for (i, j), v in np.ndenumerate(data):
+            if np.isfinite(v):
+                ax.text(j, i, f"{v:.3f}", ha="center", va="center", color="w", fontsize=7)
+        ax.set_xticks(range(len(piv.columns)), [f"{d:g}" for d in piv.columns])
+        ax.set_yticks(range(len(piv.index)), [f"{f:g}" for f in piv.index])
+        ax.set_xlabel("sequencing depth (share of UMIs)")
+        ax.set_title(f"{model} / {strategy}", fontsize=9)
+    axes[0][0].set_ylabel("fraction of corpus")
+    fig.suptitle(f"{g['metric'].iloc[0] if len(g) else 'score'}: {task} on {dataset}")
+    fig.tight_layout()
+    return fig
+
+
+def depth_law_plot(grid: pd.DataFrame, law: pd.DataFrame, *, task: str, dataset: str):
+    """Score vs depth (log axis) per fraction, one panel per (model, strategy); dashed: the fitted log law."""
+    plt = _plt()
+    g = grid[(grid["task"] == task) & (grid["dataset"] == dataset)]
+    panels = list(g.groupby(["model", "strategy"], observed=True))
+    fig, axes = plt.subplots(1, max(len(panels), 1), figsize=(3.8 * max(len(panels), 1), 3.3), squeeze=False,
+                             sharey=True)
+    for ax, ((model, strategy), h) in zip(axes[0], panels):
+        for i, (frac, k) in enumerate(h.groupby("fraction")):
+            k = k.sort_values("depth")
+            ax.plot(k["depth"], k["mean"], marker="o", color=f"C{i}", label=f"{frac:g}")
+            f = law[(law["task"] == task) & (law["dataset"] == dataset) & (law["model"] == model)
+                    & (law["strategy"] == strategy) & (law["fraction"] == frac)]
+            if len(f):
+                d = np.geomspace(k["depth"].min(), 1.0, 20)
+                ax.plot(d, f["s_full_depth"].iloc[0] + f["slope_per_doubling"].iloc[0] / np.log(2) * np.log(d),
+                        ls="--", color=f"C{i}", lw=1)
+        ax.set_xscale("log")
+        ax.set_xlabel("sequencing depth")
+        ax.set_title(f"{model} / {strategy}", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(title="fraction", fontsize=7)
+    fig.suptitle(f"depth law: {task} on {dataset}")
+    fig.tight_layout()
     return fig

@@ -153,14 +153,15 @@ def glance_section(tables: dict[str, pd.DataFrame]) -> str:
 
 
 def render(results: pd.DataFrame, *, title: str, folder: Path | None = None, n_boot: int = 1000,
-           progress: bool = False) -> str:
+           progress: bool = False, adaptive: dict | None = None) -> str:
     from cellplateau._progress import progress as progress_bar
 
     with progress_bar("report", total=None, unit="steps", enabled=progress) as bar:
-        return _render(results, title=title, folder=folder, n_boot=n_boot, bar=bar)
+        return _render(results, title=title, folder=folder, n_boot=n_boot, bar=bar, adaptive=adaptive)
 
 
-def _render(results: pd.DataFrame, *, title: str, folder: Path | None, n_boot: int, bar) -> str:
+def _render(results: pd.DataFrame, *, title: str, folder: Path | None, n_boot: int, bar,
+            adaptive: dict | None = None) -> str:
     w = _Writer(folder, bar)
     bar.update(note="tables")
     curves = summary.curves(results)
@@ -246,7 +247,10 @@ def _render(results: pd.DataFrame, *, title: str, folder: Path | None, n_boot: i
         parts.append("<h2>Diversity of the subsets</h2><p class='note'>Vendi score: RBF kernel on corpus PCs, "
                      "bandwidth fixed from a corpus sample (comparable across subsets, not capped by the number "
                      "of PCs); inverse Simpson: effective number of cell types; rare types: below 1 % of the "
-                     "corpus.</p>")
+                     "corpus; type Gini: inequality of the subset's type proportions over every corpus type (0 = "
+                     "even); Hausdorff: largest distance from a corpus cell to its nearest subset cell on the "
+                     "corpus PCs, estimated on a seeded corpus sample of hausdorff_sample cells (lower = the "
+                     "subset covers the corpus more closely).</p>")
         if not div.empty:
             parts.append(w.img(figures.diversity_plot(div), "diversity"))
             parts.append(w.table(div.pivot_table(index=["strategy", "fraction"], columns="metric",
@@ -277,6 +281,8 @@ def _render(results: pd.DataFrame, *, title: str, folder: Path | None, n_boot: i
                      "P; best allocation for a compute budget C = 6·P·N, P within the sizes studied, N at most the "
                      "most cells any run saw.</p>")
         parts.append(w.table(joint, "model_size_x_data_size", "{:.4g}"))
+    parts += depth_section(w, results, n_boot=n_boot)
+    parts += adaptive_section(w, adaptive)
     if not base.empty:
         parts.append("<h2>Baselines</h2>")
         parts.append(w.table(base, "baselines"))
@@ -284,12 +290,78 @@ def _render(results: pd.DataFrame, *, title: str, folder: Path | None, n_boot: i
     return "\n".join(parts)
 
 
-def _write_folder(folder: Path, results: pd.DataFrame, title: str, *, keep: str = "", progress: bool = False) -> str:
+def depth_section(w: _Writer, results: pd.DataFrame, *, n_boot: int) -> list[str]:
+    """Sequencing depth (``quality.depth``): size x depth heatmaps, the logarithmic depth law beside the power
+    law in cells, and the answer at a fixed UMI budget. Empty when the study has one depth."""
+    from cellplateau.analysis import depth
+
+    if not depth.has_depth_axis(results):
+        return []
+    grid = depth.depth_grid(results)
+    law = depth.depth_law_table(results, n_boot=n_boot)
+    budget = depth.fixed_budget_table(grid)
+    parts = ["<h2>Sequencing depth</h2><p class='note'>Pretraining counts thinned binomially to a share of each "
+             "cell's UMIs (seeded per cell, applied as batches are read; evaluation data untouched). Depth law "
+             "(Gowri, Yin &amp; Klein 2025): S(d) = S<sub>1</sub> + b·ln d, Huber fit per subset size, slope "
+             "per doubling of depth with a 95 % bootstrap interval over seeds, AIC against a constant. The "
+             "power law in cells is fitted per depth in the sections above (models suffixed @depth).</p>"]
+    sentences = depth.budget_sentences(budget) if not budget.empty else []
+    if sentences:
+        parts.append("<ul class='overview'>" + "".join(f"<li>{html.escape(x)}</li>" for x in sentences) + "</ul>")
+    for (task, dataset), _ in grid.groupby(["task", "dataset"]):
+        parts.append(f"<h3>{html.escape(task)} — {html.escape(dataset)}</h3>")
+        parts.append(w.img(figures.depth_heatmap(grid, task=task, dataset=dataset), f"depth_{task}_{dataset}"))
+        if not law.empty:
+            parts.append(w.img(figures.depth_law_plot(grid, law, task=task, dataset=dataset),
+                               f"depth_law_{task}_{dataset}"))
+    if not law.empty:
+        parts.append("<h3>Depth law per subset size</h3>")
+        parts.append(w.table(law, "depth_law"))
+    if not budget.empty:
+        parts.append("<h3>Fixed UMI budget: more cells or deeper cells</h3><p class='note'>Each thinned point "
+                     "(N cells at depth d) against the full-depth curve at N·d cells (same total UMIs; "
+                     "interpolated in log N, never extrapolated). difference = shallow-and-many − deep-and-few; "
+                     "an answer needs |difference| &gt; 2 SE.</p>")
+        parts.append(w.table(budget, "fixed_umi_budget"))
+    return parts
+
+
+def adaptive_section(w: _Writer, record: dict | None) -> list[str]:
+    """An adaptive study's rounds, the units it skipped and the training compute saved (``adaptive.json``)."""
+    if not record:
+        return []
+    saved = record["train_flops_saved_share"]
+    parts = [f"<h2>Adaptive selection</h2><p class='note'>Smallest fractions first; after each round every curve "
+             f"was fitted and its saturation point bootstrapped ({record['confidence']:.0%} interval); a (model, "
+             "strategy) pair got its next fraction only while a curve was unresolved (interval reaching beyond "
+             "the largest fraction run, or scaling not told apart from the no-scaling null).</p>",
+             f"<p>{len(record['rounds'])} rounds; {len(record['skipped'])} units skipped; training compute "
+             f"{record['train_flops_run']:.3g} FLOPs against {record['train_flops_full_grid']:.3g} for the full grid "
+             f"(<b>{saved:.0%} saved</b>; analytical estimates).</p>"]
+    final = pd.DataFrame([{"model / strategy": k, "fractions run": ", ".join(f"{f:g}" for f in v)}
+                          for k, v in record["final_fractions"].items()])
+    parts.append(w.table(final, "adaptive_fractions"))
+    counts = pd.DataFrame([{"stage": k, "units run": record["units_run"][k], "full grid": n}
+                           for k, n in record["units_full_grid"].items() if n])
+    parts.append(w.table(counts, "adaptive_units"))
+    last = pd.DataFrame(record["rounds"][-1]["curves"]) if record["rounds"] else pd.DataFrame()
+    if not last.empty:
+        parts.append("<h3>Curves at the last round</h3>")
+        parts.append(w.table(last, "adaptive_curves"))
+    if record["skipped"]:
+        parts.append("<h3>Skipped units</h3>")
+        parts.append(w.table(pd.DataFrame(record["skipped"]), "adaptive_skipped"))
+    return parts
+
+
+def _write_folder(folder: Path, results: pd.DataFrame, title: str, *, keep: str = "", progress: bool = False,
+                  adaptive: dict | None = None) -> str:
     """Render into a temporary folder beside ``folder`` and rename it into place, so a full disk or a kill
     mid-way leaves the previous report (or none), never half of one. Subfolders named ``keep*`` of the
     previous report (the comparisons) are carried over."""
     with atomic_dir(folder) as tmp:
-        (tmp / "report.html").write_text(render(results, title=title, folder=tmp, progress=progress))
+        (tmp / "report.html").write_text(render(results, title=title, folder=tmp, progress=progress,
+                                                       adaptive=adaptive))
         if keep and folder.is_dir():
             for old in folder.glob(f"{keep}*"):
                 if old.is_dir() and not (tmp / old.name).exists():
@@ -300,8 +372,13 @@ def _write_folder(folder: Path, results: pd.DataFrame, title: str, *, keep: str 
 def write_report(ctx, results: pd.DataFrame, *, progress: bool = False) -> str:
     """Write ``report/report.html`` with figures and tables beside it (the folder atomically); return its path.
     ``progress``: show the steps (tables, bootstrap, figures) as they are built."""
+    record = None
+    if ctx.spec.selection.adaptive is not None and (ctx.layout.root / "adaptive.json").exists():
+        import json
+
+        record = json.loads((ctx.layout.root / "adaptive.json").read_text())
     return _write_folder(ctx.layout.report_dir, results, f"cellplateau study: {ctx.spec.name}", keep="compare_",
-                         progress=progress)
+                         progress=progress, adaptive=record)
 
 
 def write_comparison(ctx_a, ctx_b, results_a: pd.DataFrame, results_b: pd.DataFrame) -> str:

@@ -16,9 +16,9 @@ from cellplateau.runner.plan import Plan
 from cellplateau.spec import family_label
 
 COLUMNS = ["study", "strategy", "fraction", "replicate", "n_cells", "family", "model_size", "task", "dataset",
-           "metric", "value", "gene_overlap", "eval_layer", "subset_key", "content_hash", "model_key", "subset_seed",
-           "train_seed", "eval_seed", "corpus_fingerprint", "spec_hash", "cellplateau_version", "budget_policy", "step",
-           "eval_overlap"]
+           "metric", "value", "depth", "gene_overlap", "eval_layer", "subset_key", "content_hash", "model_key",
+           "subset_seed", "train_seed", "eval_seed", "corpus_fingerprint", "spec_hash", "cellplateau_version",
+           "budget_policy", "step", "eval_overlap"]
 
 FIT_METRICS = ("steps", "epochs", "cells_seen", "train_loss", "val_loss", "n_params", "flops", "wall_time_s",
                "data_wait_s", "peak_rss_mb", "peak_gpu_mb", "converged")
@@ -56,7 +56,11 @@ def build_results(ctx: StudyContext, plan: Plan) -> pd.DataFrame:
         for fam in spec.families:
             model_key = plan.models[(ref.subset_key, family_label(fam))]
             head = {**sub, "family": family_name(fam), "model_size": model_size(fam)}
-            rows += _model_rows(lay, evals, head, model_key)
+            rows += _model_rows(lay, evals, {**head, "depth": 1.0}, model_key)
+            for depth in spec.quality.depth:
+                key = plan.thinned.get((ref.subset_key, family_label(fam), depth))
+                if key is not None:
+                    rows += _model_rows(lay, evals, {**head, "depth": depth}, key)
     for (label, r), model_key in plan.controls.items():
         fam = next(f for f in spec.families if family_label(f) == label)
         ctl = {**base, "strategy": "control", "fraction": 0.0, "replicate": r, "n_cells": 0, "family": family_name(fam),

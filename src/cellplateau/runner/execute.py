@@ -2,8 +2,8 @@
 
 The study folder is the only state: a unit is done when its outputs match its done record (sizes and
 checksums, ``runner/verify.py``), claimed while a claim file with a fresh heartbeat exists, failed while a
-failure record exists. Stages run in dependency
-order (subsets -> trainings -> evaluations -> results and report); units of a stage run in parallel.
+failure record exists. Stages run in dependency order (subsets -> trainings -> evaluations -> results and
+report); units of a stage run in parallel.
 """
 
 from __future__ import annotations
@@ -144,9 +144,10 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
     units that used up their retries. Units that still fail (and the units depending on them) are
     returned in ``RunSummary.failed``; the report is then not rebuilt. ``stages``: run only these stages
     (e.g. ``("sketch_embedding", "subset")`` for ``export-subsets``), without the results and the report.
+    With ``selection.adaptive`` the units run in rounds (:mod:`cellplateau.runner.adaptive`), every round on
+    the same executor.
     """
     from cellplateau._io import write_if_changed
-    from cellplateau._progress import progress as progress_bar
     from cellplateau.report.html import write_report
     from cellplateau.runner.aggregate import build_results
     from cellplateau.runner.executors import EXECUTORS
@@ -166,49 +167,27 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
     save_excluded(ctx, plan)
     for line in budget_warnings(budget_table(ctx)) + plan.warnings:
         log(f"warning: {line}")
-    todo = [u for u in _outstanding(ctx, plan, log) if stages is None or u.kind in stages]
-    skipped = len(plan.all_units()) - len(todo)
+    outstanding = [u for u in _outstanding(ctx, plan, log) if stages is None or u.kind in stages]
+    skipped = len(plan.all_units()) - len(outstanding)
+    rounds = None
+    if spec.selection.adaptive is not None and stages is None:   # rounds of ordinary units: every executor
+        from cellplateau.runner.adaptive import AdaptiveRun
+
+        rounds = AdaptiveRun(ctx, plan)
     computed: list[str] = []
     failed: dict[str, str] = {}
     faults: list[str] = []
-    limit = spec.execution.max_retries
-    ex = EXECUTORS[executor or spec.execution.executor](spec) if todo else None
+    ex = None
+    seen: set[str] = set()
     try:
-        for stage in STAGES:
-            ready, blocked = [], 0
-            for u in (u for u in todo if u.kind == stage):
-                record = ctx.layout.failure(u.key)
-                if retry_failed:
-                    claims.clear_failure(record)
-                deps_failed = [d for d in u.deps if d in failed]
-                if deps_failed:
-                    failed[u.key] = f"not run: depends on failed unit {deps_failed[0]}"
-                    blocked += 1
-                elif claims.failure_attempts(record) > limit:
-                    failed[u.key] = (claims.read_json(record) or {}).get("error", "failed earlier") + \
-                        " (run --retry-failed to try again)"
-                    blocked += 1
-                else:
-                    ready.append(u)
-            if not ready:
-                continue
-            # one bar per stage: units done of the stage's units to do, failures, ETA, the last unit finished
-            with progress_bar(stage, total=len(ready), unit="units", enabled=progress) as bar:
-                if blocked:
-                    bar.fail(blocked, note="blocked by earlier failures")
-
-                def on_outcome(unit: Unit, out: Outcome, bar=bar) -> None:
-                    if out.fault:
-                        faults.append(f"{out.fault} (unit {unit.label})")
-                    if out.status in ("failed", "crashed"):
-                        bar.fail(note=unit.label)
-                        return
-                    if out.status == "done":
-                        computed.append(unit.key)
-                    bar.advance(note=unit.label)
-
-                failed.update(_run_stage(ex, ctx, stage, ready, on_outcome, log))
-            if faults:          # disk full, permission: later stages cannot succeed either
+        while True:
+            wanted = {u.key for u in (rounds.units() if rounds else plan.all_units())}
+            todo = [u for u in outstanding if u.key in wanted and u.key not in seen]
+            seen |= wanted
+            if todo and ex is None:
+                ex = EXECUTORS[executor or spec.execution.executor](spec)
+            _run_units(ex, ctx, todo, failed, computed, faults, log=log, progress=progress, retry_failed=retry_failed)
+            if failed or rounds is None or not rounds.advance(build_results(ctx, plan)):
                 break
     finally:
         if ex is not None:
@@ -217,9 +196,58 @@ def run_study(spec: StudySpec, *, progress: bool = True, log: Callable[[str], No
     if failed or stages is not None:
         return RunSummary(computed, skipped, time.perf_counter() - t_start,
                           {labels[k]: err for k, err in failed.items()}, faults[0] if faults else "")
+    if rounds is not None:
+        record = rounds.write_record()
+        log(f"adaptive: {len(record['rounds'])} rounds, {len(record['skipped'])} units skipped, training FLOPs "
+            f"{record['train_flops_saved_share']:.0%} below the full grid")
     table = build_results(ctx, plan)
     write_report(ctx, table, progress=progress)
     return RunSummary(computed, skipped, time.perf_counter() - t_start)
+
+
+def _run_units(ex, ctx: StudyContext, todo: list[Unit], failed: dict[str, str], computed: list[str],
+               faults: list[str], *, log: Callable[[str], None], progress: bool, retry_failed: bool) -> None:
+    """Run ``todo`` stage by stage on ``ex`` (one progress bar per stage); failures go to ``failed``, machine
+    faults (disk full, permission) to ``faults``, after which later stages are not started."""
+    from cellplateau._progress import progress as progress_bar
+
+    limit = ctx.spec.execution.max_retries
+    for stage in STAGES:
+        ready, blocked = [], 0
+        for u in (u for u in todo if u.kind == stage):
+            record = ctx.layout.failure(u.key)
+            if retry_failed:
+                claims.clear_failure(record)
+            deps_failed = [d for d in u.deps if d in failed]
+            if deps_failed:
+                failed[u.key] = f"not run: depends on failed unit {deps_failed[0]}"
+                blocked += 1
+            elif claims.failure_attempts(record) > limit:
+                failed[u.key] = (claims.read_json(record) or {}).get("error", "failed earlier") + \
+                    " (run --retry-failed to try again)"
+                blocked += 1
+            else:
+                ready.append(u)
+        if not ready:
+            continue
+        # one bar per stage: units done of the stage's units to do, failures, ETA, the last unit finished
+        with progress_bar(stage, total=len(ready), unit="units", enabled=progress) as bar:
+            if blocked:
+                bar.fail(blocked, note="blocked by earlier failures")
+
+            def on_outcome(unit: Unit, out: Outcome, bar=bar) -> None:
+                if out.fault:
+                    faults.append(f"{out.fault} (unit {unit.label})")
+                if out.status in ("failed", "crashed"):
+                    bar.fail(note=unit.label)
+                    return
+                if out.status == "done":
+                    computed.append(unit.key)
+                bar.advance(note=unit.label)
+
+            failed.update(_run_stage(ex, ctx, stage, ready, on_outcome, log))
+        if faults:          # disk full, permission: later stages cannot succeed either
+            break
 
 
 def planned(spec: StudySpec) -> tuple[StudyContext, Plan]:

@@ -35,6 +35,8 @@ class Plan:
     # (subset_key, family label) -> model key; (family label, replicate) -> untrained control key
     models: dict[tuple[str, str], str] = field(default_factory=dict)
     controls: dict[tuple[str, int], str] = field(default_factory=dict)
+    # (subset_key, family label, depth) -> model key, for the depths below 1.0 (``quality.depth``)
+    thinned: dict[tuple[str, str, float], str] = field(default_factory=dict)
     diversity: dict[str, str] = field(default_factory=dict)     # subset key -> diversity unit key
     overlap: dict[str, dict] = field(default_factory=dict)       # dataset -> evaluation cells found in the corpus
     warnings: list[str] = field(default_factory=list)            # plan-time warnings for the user
@@ -112,7 +114,6 @@ def build_plan(ctx: StudyContext) -> Plan:
     spec: StudySpec = ctx.spec
     fp = ctx.store.fingerprint
     plan = Plan()
-    check_fractions(spec, ctx.store.n_cells)
     for fam in spec.families:
         check = FAMILIES[fam.name].check
         if check is not None:
@@ -121,6 +122,7 @@ def build_plan(ctx: StudyContext) -> Plan:
                     check(fam, ctx.store)
             except ValueError as exc:
                 raise PlanError(f"families[{family_label(fam)}]: {exc}") from None
+    check_fractions(spec, ctx.store.n_cells)
     check_datasets(ctx)
     from cellplateau.runner.overlap import study_overlap
 
@@ -169,7 +171,8 @@ def build_plan(ctx: StudyContext) -> Plan:
                 plan.subset_refs.append(SubsetRef(curve, f, r, key))
                 if sel.diversity:
                     dparams = {"subset_key": key, "embedding_key": diversity_embedding, "label_key": label_key,
-                               "seed": derive_seed(spec.seed, "diversity", name, f, r)}
+                               "seed": derive_seed(spec.seed, "diversity", name, f, r),
+                               "n_hausdorff": sel.hausdorff_sample}
                     dkey = unit_key("diversity", dparams)
                     plan.diversity[key] = dkey
                     plan.add(Unit("diversity", dkey, f"diversity {shown} {_fmt_fraction(f)} r{r}", dparams,
@@ -191,6 +194,15 @@ def build_plan(ctx: StudyContext) -> Plan:
             plan.models[(subset.key, label)] = key
             plan.add(Unit("train", key, f"train {label} on {subset.label.removeprefix('subset ')}",
                           params, (subset.key,)))
+            for depth in spec.quality.depth:
+                if depth == 1.0:            # the corpus as measured: the unit above (keys unchanged)
+                    continue
+                dparams = {**params, "depth": depth,
+                           "thin_seed": derive_seed(spec.seed, "thin", depth, r)}
+                dkey = unit_key("train", fp, dparams)
+                plan.thinned[(subset.key, label, depth)] = dkey
+                plan.add(Unit("train", dkey, f"train {label} on {subset.label.removeprefix('subset ')} "
+                              f"depth {depth:g}", dparams, (subset.key,)))
     for ds, task in spec.evaluation.pairs():
         eval_seed = derive_seed(spec.seed, "eval-split", ds.name)
         ds_params = {**ds.model_dump(mode="json"), "file": _file_signature(ds, allow_missing=ctx.corpus_planned),

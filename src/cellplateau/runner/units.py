@@ -137,7 +137,7 @@ def run_diversity(ctx: StudyContext, unit: Unit) -> None:
     subset = load_subset(ctx.layout.subset(p["subset_key"]))
     embedding = np.load(ctx.layout.sketch_embedding(p["embedding_key"]) / "embedding.npy", mmap_mode="r")
     metrics = subset_diversity(ctx.store.obs, subset.indices, label_key=p["label_key"], embedding=embedding,
-                               seed=p["seed"])
+                               seed=p["seed"], n_hausdorff=p.get("n_hausdorff", 0))
     atomic_write_json(unit.path(ctx), {"params": p, "metrics": metrics})
 
 
@@ -170,13 +170,18 @@ def run_train(ctx: StudyContext, unit: Unit) -> None:
         return
     subset = load_subset(ctx.layout.subset(p["subset_key"]))
     device = resolve_device(ctx.spec.execution.device, family.device_kinds)
+    store = ctx.store
+    if p.get("depth", 1.0) < 1.0:           # the sequencing-depth axis: counts thinned as they are read
+        from cellplateau.corpus.thinning import ThinnedStore
+
+        store = ThinnedStore(store, depth=p["depth"], seed=p["thin_seed"])
     final = unit.path(ctx)
     workdir = final.with_name(f".{unit.key}.work.tmp")     # a killed worker's leftover is cleaned like any temporary
     try:
-        model.fit(TrainingData(ctx.store, subset.train, subset.val, subset.manifest, workdir), seed=p["seed"],
+        model.fit(TrainingData(store, subset.train, subset.val, subset.manifest, workdir), seed=p["seed"],
                   device=device)
         path = model.save(final, extra={"unit": p, "subset_manifest": subset.manifest,
-                                        "spec_hash": ctx.spec.spec_hash()})
+                                        "spec_hash": ctx.spec.spec_hash(), "depth": p.get("depth", 1.0)})
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     (path / "DONE").touch()

@@ -139,9 +139,13 @@ def check_unit(ctx, unit, *, deep: bool = False) -> UnitCheck:
         if not (path.is_file() or (path / "DONE").is_file()):
             return UnitCheck("pending")
         for f in _output_files(path):
+            sig = _signature(f.stat())
+            if _VERIFIED.get(str(f)) == sig:       # found sound by this process already
+                continue
             problem = _legacy_problem(f)
             if problem:
                 return UnitCheck("damaged", f"{f.relative_to(root)} {problem}")
+            _VERIFIED[str(f)] = sig
         return UnitCheck("legacy")
     if not isinstance(rec.get("files"), dict) or not rec["files"]:
         return UnitCheck("damaged", f"{record_path(ctx, unit.key).relative_to(root)} (its done record) is damaged")
@@ -205,6 +209,15 @@ def _store_signature(store) -> dict:
 STAMP = ".verified.json"
 
 
+def _stamps(store) -> list[Path]:
+    """Where the last verification of ``store`` is recorded: in the store folder, or (a read-only corpus) in the
+    user's cache."""
+    from cellplateau._hashing import stable_hash
+
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cellplateau" / "verified"
+    return [store.path / STAMP, cache / f"{stable_hash(str(store.path.resolve()))}.json"]
+
+
 def check_corpus(ctx, *, force: bool = False) -> str:
     """Verify the corpus store (sizes on open; checksums when changed since the last verification, or ``force``).
 
@@ -216,16 +229,20 @@ def check_corpus(ctx, *, force: bool = False) -> str:
     store.check_files()
     if store.checksums is None:
         return "sizes checked (no checksums recorded: the store was written by an older version)"
-    stamp = store.path / STAMP
-    sig = {"fingerprint": store.fingerprint, "files": _store_signature(store)}
+    sig = {"store": str(store.path.resolve()), "fingerprint": store.fingerprint, "files": _store_signature(store)}
     if not force:
-        with contextlib.suppress(FileNotFoundError, ValueError):
-            if json.loads(stamp.read_text()) == sig:
-                return "unchanged since its last verification"
+        for stamp in _stamps(store):
+            with contextlib.suppress(OSError, ValueError):
+                if json.loads(stamp.read_text()) == sig:
+                    return "unchanged since its last verification"
     t0 = time.perf_counter()
     store.verify_checksums()
-    with contextlib.suppress(OSError):       # a read-only corpus is verified again next time
-        atomic_write_json(stamp, sig)
+    for stamp in _stamps(store):       # a read-only corpus is stamped in the user's cache instead
+        try:
+            atomic_write_json(stamp, sig)
+            break
+        except OSError:
+            continue
     return f"checksums verified ({sum(v[0] for v in sig['files'].values()) / 1e6:,.0f} MB in " \
            f"{time.perf_counter() - t0:.1f} s)"
 

@@ -10,19 +10,16 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from cellplateau.selection.base import SelectionContext, Strategy, check_size
+from cellplateau.selection.sketch_embedding import EmbeddingFields
 
 
-class GeometricSketchConfig(BaseModel):
+class GeometricSketchConfig(EmbeddingFields):
     """Geometric sketching on PCs of log-normalised HVGs."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     name: Literal["geometric_sketch"] = "geometric_sketch"
-    n_pcs: int = Field(50, ge=2, le=200, description="principal components the sketch covers")
-    n_hvg: int = Field(2000, ge=10, description="highly variable genes the PCs are computed on")
-    pca_sample: int = Field(50_000, ge=100, description="random cells the HVGs and PCs are fitted on")
     backend: Literal["cellplateau", "geosketch", "numpy"] = Field(
         "cellplateau", description="cellplateau (the reference's covering and sampling in compiled kernels, "
         ">= 50x faster; 'numpy' is its former name) or geosketch (the reference package, minutes per 1 M cells; "

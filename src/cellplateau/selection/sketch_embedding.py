@@ -9,9 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from cellplateau.corpus.features import gram_pca, log1p_cp10k, select_hvg
 from cellplateau.corpus.store import CorpusStore
+
+
+class EmbeddingFields(BaseModel):
+    """The PC embedding a geometry-aware strategy runs on (shared by every such strategy's config)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    n_pcs: int = Field(50, ge=2, le=200, description="principal components the strategy works in")
+    n_hvg: int = Field(2000, ge=10, description="highly variable genes the PCs are computed on")
+    pca_sample: int = Field(50_000, ge=100, description="random cells the HVGs and PCs are fitted on")
 
 
 def compute_sketch_embedding(store: CorpusStore, out: Path, *, n_pcs: int, n_hvg: int, pca_sample: int,
