@@ -143,7 +143,7 @@ def main() -> None:
     lines += [f"| {k} | {ours_scores[k]:.3f} | {v:.3f} |" for k, v in bench_scores.items() if k in ours_scores]
     if large is not None:
         lines += ["", f"One `integration_scores` call at {args.large:,} cells: **{large:.1f} s**."]
-    lines += ["", "Scores at 100 k cells: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items())]
+    lines += ["", f"Scores at {args.n:,} cells: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items())]
     publish(lines, args.out)
 
 

@@ -44,7 +44,7 @@ def test_corpus_without_labels_fails_at_plan_time(tmp_path, tiny_atlas):
     from cellplateau.spec import load_spec
 
     spec = {"name": "x", "output_dir": str(tmp_path / "o"), "corpus": {"path": str(tmp_path / "s")},
-            "selection": {"strategies": [{"name": "random"}], "fractions": [0.5]},
+            "selection": {"strategies": [{"name": "random"}], "fractions": [1.0]},     # 4 cells: 3 to train
             "families": [{"name": "pca"}, {"name": "scimilarity"}],
             "evaluation": {"datasets": [{"name": "d", "path": str(tiny_atlas / "eval" / "new_assay.h5ad")}],
                            "tasks": [{"name": "knn_classification"}]}}
