@@ -89,7 +89,7 @@ def test_disk_full_during_training_is_one_line_and_recovers(finished_study, tmp_
     """The study lives on a full filesystem: the model cannot be saved, nor its failure record written; the run
     stops at once (no retries) with one line naming the folder, exit 1, and no half-written model. With space
     freed, the next run recomputes it."""
-    with tmpfs(tmp_path / "disk", 2048) as disk:
+    with tmpfs(tmp_path / "disk", 16384) as disk:
         spec_path = copy_study(finished_study, disk / "study")
         ctx = StudyContext(load_spec(spec_path))
         model = next(u for u in build_plan(ctx).units["train"] if "untrained" not in u.label)

@@ -360,7 +360,7 @@ def _write_folder(folder: Path, results: pd.DataFrame, title: str, *, keep: str 
     mid-way leaves the previous report (or none), never half of one. Subfolders named ``keep*`` of the
     previous report (the comparisons) are carried over."""
     with atomic_dir(folder) as tmp:
-        (tmp / "report.html").write_text(render(results, title=title, folder=tmp, progress=progress,
+        atomic_write_text(tmp / "report.html", render(results, title=title, folder=tmp, progress=progress,
                                                        adaptive=adaptive))
         if keep and folder.is_dir():
             for old in folder.glob(f"{keep}*"):
