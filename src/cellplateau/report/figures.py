@@ -195,6 +195,7 @@ def trajectories(traj: pd.DataFrame):
     axes[0][0].set_ylabel("validation loss")
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(lo, hi))
     fig.colorbar(sm, ax=axes[0].tolist(), label="log10 subset fraction")
+    return fig
 
 
 def depth_heatmap(grid: pd.DataFrame, *, task: str, dataset: str):
