@@ -49,15 +49,22 @@ def depth_grid(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE
 
 
 def fit_log_law(depth: np.ndarray, scores: np.ndarray) -> dict[str, float]:
-    """Huber fit of ``S(d) = S_1 + b ln d``; ``delta_aic``: AIC of a constant minus AIC of the law."""
-    from cellplateau.analysis.fits import _ic, _irls
+    """Huber fit of ``S(d) = S_1 + b ln d`` against a Huber constant, compared on the same loss as the size
+    curves (``fits.compare_scaling``: the Huber loss of both fits at the law's robust residual scale);
+    ``delta_aic``: AICc of the constant minus AICc of the law (AIC when too few points for the correction)."""
+    from cellplateau.analysis.fits import _irls, _robust_scale, huber_loss, information_criteria
 
     d, y = np.asarray(depth, float), np.asarray(scores, float)
     (s1, b), _ = _irls(np.log(d), y)
-    rss_law = float(np.sum((y - s1 - b * np.log(d)) ** 2))
-    rss_const = float(np.sum((y - y.mean()) ** 2))
+    (c0, _), _ = _irls(np.zeros_like(y), y)
+    resid_law, resid_const = y - s1 - b * np.log(d), y - c0
+    scale = _robust_scale(resid_law)
     n = len(y)
-    return {"s_full_depth": s1, "slope": b, "delta_aic": _ic(rss_const, n, 1)[0] - _ic(rss_law, n, 2)[0]}
+    aic_law, aicc_law, _ = information_criteria(huber_loss(resid_law, scale), n, 2)
+    aic_const, aicc_const, _ = information_criteria(huber_loss(resid_const, scale), n, 1)
+    finite = np.isfinite(aicc_law) and np.isfinite(aicc_const)
+    delta = (aicc_const - aicc_law) if finite else (aic_const - aic_law)
+    return {"s_full_depth": float(s1), "slope": float(b), "delta_aic": float(delta)}
 
 
 def depth_law_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE, *, n_boot: int = 1000,
