@@ -97,3 +97,14 @@ def isolated_registries(monkeypatch):
     from cellplateau.spec import refresh_types
 
     refresh_types()
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny networks: one torch thread (threads spinning on a loaded machine cost more than they give)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -12,16 +12,7 @@ from cellplateau.evaluation.datasets import load_eval_dataset
 from cellplateau.evaluation.knn_classification import KNNConfig, baselines, evaluate
 from cellplateau.models import FAMILIES, TrainingData
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks: one torch thread (threads spinning on a loaded machine cost more than they give)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 FR = np.repeat([0.1, 0.3, 1.0], 2)
 

@@ -6,16 +6,7 @@ import pytest
 from cellplateau.models import FAMILIES, TrainingData
 from cellplateau.models._validation import is_converged, validation_sample
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny networks: one torch thread (threads spinning on a loaded machine cost more than they give)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_validation_sample_is_seeded_sorted_and_spread_over_the_split():
