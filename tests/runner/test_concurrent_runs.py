@@ -33,5 +33,6 @@ def test_two_run_commands_on_one_study_leave_one_copy_of_each_result(tiny_atlas,
     assert not list((state / "claims").glob("*.json")) and not list((state / "failed").glob("*.json"))
     assert len(list((state / "done").glob("*.json"))) == len(keys), "one done record per unit"
     r = pd.read_parquet(ctx.layout.results)
-    ident = ["strategy", "fraction", "replicate", "family", "model_size", "task", "dataset", "metric", "model_key"]
+    ident = ["strategy", "fraction", "replicate", "family", "model_size", "task", "dataset", "metric", "model_key",
+             "step"]   # trajectory rows: one per validation step
     assert not r.duplicated(ident).any()

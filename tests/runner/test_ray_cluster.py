@@ -114,7 +114,8 @@ def test_two_node_ray_study_survives_a_killed_worker(ray_cluster, tiny_atlas, tm
     assert not list((ctx.layout.root / "state" / "failed").glob("*")), "the crash's failure record was cleared"
     assert not list(ctx.layout.artifacts.rglob(".*.tmp"))
     r = pd.read_parquet(ctx.layout.results)
-    ident = ["strategy", "fraction", "replicate", "family", "model_size", "task", "dataset", "metric", "model_key"]
+    ident = ["strategy", "fraction", "replicate", "family", "model_size", "task", "dataset", "metric", "model_key",
+             "step"]   # trajectory rows: one per validation step
     assert not r.duplicated(ident).any()
     knn = r[(r["task"] == "knn_classification") & (r["metric"] == "micro_f1")]
     assert knn["value"].notna().all()
