@@ -1,7 +1,6 @@
 """Fine-tuned classification and perturbation response on the tiny atlas: they learn, and nothing held out leaks."""
 
 import numpy as np
-import pytest
 
 from cellplateau.evaluation.datasets import load_eval_dataset
 from cellplateau.evaluation.finetune import FineTuneConfig
@@ -17,16 +16,6 @@ from cellplateau.evaluation.perturbation import (
 from cellplateau.evaluation.perturbation import baselines as pert_baselines
 from cellplateau.evaluation.perturbation import evaluate as pert_evaluate
 from cellplateau.evaluation.splits import stratified_three_way
-
-
-@pytest.fixture(scope="module")
-def torch_one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _dataset_pca(ds, k=16):
@@ -45,7 +34,7 @@ def test_three_way_split_is_stratified_disjoint_and_seeded():
     np.testing.assert_array_equal(te, stratified_three_way(labels, (0.8, 0.1, 0.1), seed=4)[2])
 
 
-def test_finetuning_learns_and_full_finetuning_trains_the_encoder(tiny_atlas, tiny_store, torch_one_thread):
+def test_finetuning_learns_and_full_finetuning_trains_the_encoder(tiny_atlas, tiny_store, one_torch_thread):
     from cellplateau.models.mae import MAEConfig, MAEModel
 
     ds = load_eval_dataset(tiny_atlas / "eval" / "heldout_donors.h5ad", tiny_store.var, name="h")
@@ -65,7 +54,7 @@ def test_finetuning_learns_and_full_finetuning_trains_the_encoder(tiny_atlas, ti
     assert base["l1_logistic_hvg"]["micro_f1"] > base["majority_class"]["micro_f1"] + 0.3
 
 
-def test_perturbation_split_leaks_nothing_held_out(tiny_atlas, tiny_store, torch_one_thread):
+def test_perturbation_split_leaks_nothing_held_out(tiny_atlas, tiny_store, one_torch_thread):
     ds = load_eval_dataset(tiny_atlas / "eval" / "perturbation.h5ad", tiny_store.var, name="p",
                            perturbation_key="perturbation", context_key="cell_line")
     config = PerturbationConfig(held_out=["line1"], n_genes=100, epochs=5, min_cells=5)
@@ -98,7 +87,7 @@ def test_perturbation_split_leaks_nothing_held_out(tiny_atlas, tiny_store, torch
         np.testing.assert_array_equal(mean[p], mean2[p])
 
 
-def test_perturbation_baselines_are_not_oracles_and_the_head_learns(tiny_atlas, tiny_store, torch_one_thread):
+def test_perturbation_baselines_are_not_oracles_and_the_head_learns(tiny_atlas, tiny_store, one_torch_thread):
     ds = load_eval_dataset(tiny_atlas / "eval" / "perturbation.h5ad", tiny_store.var, name="p",
                            perturbation_key="perturbation", context_key="cell_line")
     config = PerturbationConfig(n_genes=150, epochs=30, min_cells=5)
