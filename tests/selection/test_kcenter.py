@@ -61,3 +61,31 @@ def test_duplicates_fill_up_to_the_requested_size():
     X[:5] = np.arange(5)[:, None]
     idx, _ = select_kcenter(X, 20, rng=np.random.default_rng(0))
     assert len(np.unique(idx)) == 20 and set(range(5)) <= set(idx.tolist())
+
+
+def test_parts_share_the_centres_by_coverage_not_by_size():
+    """A crowded tight cluster and a small diffuse one, cut into k-d parts: centres in proportion to part size
+    would leave the diffuse cells (a tenth of the corpus) with a tenth of the centres; the greedy rule across
+    parts must cover the corpus nearly as well as the exact global greedy, and far better than random."""
+    rng = np.random.default_rng(4)
+    X = np.concatenate([rng.normal(size=(18_000, 10)) * 0.1,
+                        20 + rng.normal(size=(2_000, 10)) * 5]).astype(np.float32)
+    queries = np.arange(len(X))
+    idx, cover = select_kcenter(X, 200, rng=np.random.default_rng(0), max_part=2_500)
+    parted = hausdorff_to_subset(X, idx, queries)
+    assert parted <= cover[-1] + 1e-4, "the reported radius bounds the true Hausdorff distance"
+    exact = hausdorff_to_subset(X, select_kcenter(X, 200, rng=np.random.default_rng(0))[0], queries)
+    assert parted <= 1.25 * exact
+    assert (idx >= 18_000).mean() > 0.5, "most centres go to the diffuse cells"
+    rand = hausdorff_to_subset(X, np.sort(rng.choice(len(X), 200, replace=False)), queries)
+    assert parted < 0.7 * rand
+
+
+def test_one_part_is_the_plain_greedy():
+    from cellplateau.selection._kcenter_kernels import farthest_point_parts
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(3000, 6)).astype(np.float32)
+    rows, cover = farthest_point_parts(X, np.array([0, 3000]), 40, np.array([11]))
+    assert list(rows) == _naive_farthest_point(X.astype(np.float64), 40, 11)
+    assert np.all(np.diff(cover) <= 1e-9)

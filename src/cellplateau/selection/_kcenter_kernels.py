@@ -119,3 +119,46 @@ def farthest_point(X, k, first):
                 m = radius[s]
         cover[j] = m
     return centers[:n], cover[:n]
+
+
+@nb.njit(cache=True, nogil=True, fastmath=True)
+def farthest_point_parts(X, offsets, k, firsts):
+    """Greedy farthest-point over parts: ``X`` rows are grouped by part (part ``p`` = rows
+    ``offsets[p]:offsets[p + 1]``), a cell's distance is to the centres of its own part only, and each new centre
+    is the cell farthest from its part's centres over all parts, so centres go where the coverage is worst
+    (a part without a centre is infinitely far: every part gets its first centre, ``firsts[p]``, before any part
+    gets a second). Returns the ``k`` centre rows in pick order and the covering radius (largest distance, own
+    part) after each pick; stops early only when every cell coincides with a centre (radius 0).
+    """
+    n_parts = len(offsets) - 1
+    dist = np.full(X.shape[0], np.inf)
+    part_max = np.full(n_parts, np.inf)
+    part_arg = firsts.copy()
+    centers = np.empty(k, np.int64)
+    cover = np.empty(k, np.float64)
+    n = 0
+    while n < k:
+        p = 0
+        for q in range(1, n_parts):
+            if part_max[q] > part_max[p]:
+                p = q
+        if part_max[p] <= 0.0:
+            break
+        c = part_arg[p]
+        centers[n] = c
+        best, arg = 0.0, c
+        for i in range(offsets[p], offsets[p + 1]):
+            d = _dist(X, i, c)
+            if d < dist[i]:
+                dist[i] = d
+            if dist[i] > best:
+                best, arg = dist[i], i
+        part_max[p] = best
+        part_arg[p] = arg
+        m = 0.0
+        for q in range(n_parts):
+            if part_max[q] > m:
+                m = part_max[q]
+        cover[n] = m
+        n += 1
+    return centers[:n], cover[:n]

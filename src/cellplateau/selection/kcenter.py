@@ -9,8 +9,12 @@ Compiled kernel with triangle-inequality pruning: :mod:`cellplateau.selection._k
 Exact greedy costs up to ``N k d`` operations (about 5e11 for 1 % of 1 M cells on 50 PCs), and the pruning
 does little on diffuse embeddings. Above ``max_part`` cells the corpus is therefore first cut by a k-d split
 (median of the widest coordinate, recursively) into parts of at most ``max_part`` cells, as Hopper's
-"treehopper" does, and greedy farthest-point runs inside every part with centres in proportion to its size
-(largest remainders): cost ``N k d / n_parts``. The guarantee then holds within each part, not globally.
+"treehopper" does, and a cell's distance is taken to the centres of its own part only: cost ``N k d / n_parts``.
+The centres are not split in proportion to part size (that gives a tight, crowded part as many centres as a
+diffuse one, and the covering radius of the worst part decides the Hausdorff distance): the greedy rule runs
+across parts, each new centre being the cell farthest from its own part's centres over the whole corpus, so
+the centres go where the coverage is worst. The covering radius it reports (distance to the own part's
+centres) is an upper bound of the true Hausdorff distance; the 2-approximation holds within each part.
 """
 
 from __future__ import annotations
@@ -53,8 +57,13 @@ def _greedy(X: np.ndarray, n: int, rng: np.random.Generator) -> tuple[np.ndarray
     from cellplateau.selection._kcenter_kernels import farthest_point
 
     centers, cover = farthest_point(X, n, int(rng.integers(X.shape[0])))
-    if len(centers) < n:        # every cell coincides with a centre: fill up uniformly
-        rest = np.setdiff1d(np.arange(X.shape[0]), centers)
+    return _fill_up(centers, cover, n, X.shape[0], rng)
+
+
+def _fill_up(centers: np.ndarray, cover: np.ndarray, n: int, N: int, rng: np.random.Generator):
+    """Fewer than ``n`` centres (every cell coincides with one): the rest drawn uniformly from the others."""
+    if len(centers) < n:
+        rest = np.setdiff1d(np.arange(N), centers)
         centers = np.concatenate([centers, rng.choice(rest, n - len(centers), replace=False)])
         cover = np.concatenate([cover, np.zeros(n - len(cover))])
     return centers, cover
@@ -65,8 +74,8 @@ def select_kcenter(embedding: np.ndarray, n: int, *, rng: np.random.Generator, m
     """``n`` sorted indices by greedy farthest-point sampling on ``embedding`` (cells x dims), and the
     covering radius (max distance from any cell to its nearest chosen cell) after each pick, in pick order.
 
-    ``max_part > 0`` and more cells than that: greedy within the parts of :func:`kd_parts`, centres in
-    proportion to part size; the covering radius is then the largest over parts after all picks (one value).
+    ``max_part > 0`` and more cells than that: greedy across the parts of :func:`kd_parts`, distances to the
+    centres of the cell's own part (the radius is then an upper bound of the Hausdorff distance).
     If fewer than ``n`` distinct points exist, the rest are drawn uniformly from the cells not chosen."""
     N = embedding.shape[0]
     check_size(n, N)
@@ -76,18 +85,15 @@ def select_kcenter(embedding: np.ndarray, n: int, *, rng: np.random.Generator, m
     if not max_part or N <= max_part:
         centers, cover = _greedy(X, n, rng)
         return np.sort(centers).astype(np.int64), cover
-    parts = kd_parts(X, max_part)
-    sizes = np.array([len(p) for p in parts])
-    quota = n * sizes / N
-    take = np.floor(quota).astype(np.int64)
-    take[np.argsort(-(quota - take), kind="stable")[: n - take.sum()]] += 1
-    picks, radius = [], 0.0
-    for part, k in zip(parts, take):
-        if k:
-            c, cov = _greedy(np.ascontiguousarray(X[part]), int(k), rng)
-            picks.append(part[c])
-            radius = max(radius, float(cov[-1]))
-    return np.sort(np.concatenate(picks)).astype(np.int64), np.array([radius])
+    from cellplateau.selection._kcenter_kernels import farthest_point_parts
+
+    parts = kd_parts(X, max(max_part, -(-4 * N // n)))    # at least ~4 centres per part
+    order = np.concatenate(parts)
+    offsets = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
+    firsts = np.array([o + rng.integers(len(p)) for o, p in zip(offsets[:-1], parts)], dtype=np.int64)
+    rows, cover = farthest_point_parts(np.ascontiguousarray(X[order]), offsets, n, firsts)
+    centers, cover = _fill_up(order[rows], cover, n, N, rng)
+    return np.sort(centers).astype(np.int64), cover
 
 
 def _select(ctx: SelectionContext, n: int, config: KCenterConfig, rng: np.random.Generator) -> np.ndarray:
