@@ -71,7 +71,7 @@ def _fit(forward, params_groups, y_train, y_val, n_train: int, n_val: int, confi
     import torch.nn.functional as F
 
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(params_groups)
+    opt = torch.optim.Adam(params_groups, fused=True)
     best, best_state, waited = float("inf"), None, 0
     yt = torch.from_numpy(y_train)
     yv = torch.from_numpy(y_val)

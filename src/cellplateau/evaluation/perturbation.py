@@ -176,11 +176,13 @@ def _train_head(Zt, Pt, Yt, ctx_tr, is_ctrl, contexts, config: PerturbationConfi
     import torch
     import torch.nn as nn
 
+    from cellplateau.models._optim import adamw
+
     torch.manual_seed(seed % (2**31))
     rng = np.random.default_rng(seed)
     head = nn.Sequential(nn.Linear(Zt.shape[1] + Pt.shape[1], config.hidden), nn.ReLU(), nn.Dropout(0.1),
                          nn.Linear(config.hidden, config.hidden), nn.ReLU(), nn.Linear(config.hidden, Yt.shape[1]))
-    opt = torch.optim.AdamW(head.parameters(), lr=config.lr, weight_decay=1e-4)
+    opt = adamw(head.parameters(), lr=config.lr, weight_decay=1e-4)
     # validation: pseudo-bulk change of every perturbation of the validation contexts, predicted from
     # their controls (the quantity the metrics score)
     val_sets = []

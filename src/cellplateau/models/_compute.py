@@ -47,12 +47,19 @@ def reset_gpu_peak(device: str) -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def autocast(device: str):
-    """bf16 autocast on CUDA, a no-op elsewhere."""
+def autocast(device: str, bf16: bool = True):
+    """bf16 autocast on ``device`` when ``bf16`` (matrix products in bf16, accumulation and the weights in fp32),
+    else a no-op."""
     import contextlib
 
-    if device == "cuda":
+    if bf16:
         import torch
 
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+        return torch.autocast("cuda" if device == "cuda" else "cpu", dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def uses_bf16(precision: str, device: str) -> bool:
+    """Whether a training with ``precision`` (auto | fp32 | bf16) on ``device`` runs under bf16 autocast: auto
+    means bf16 on CUDA and fp32 on CPU."""
+    return precision == "bf16" or (precision == "auto" and device == "cuda")

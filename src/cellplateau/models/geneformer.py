@@ -140,11 +140,6 @@ class GeneformerModel(TorchFamily):
             return h.sum() * 0.0
         return F.cross_entropy(self.net.cls(h[sel]).float(), labels[sel])
 
-    def optimizer(self, params):
-        import torch
-
-        return torch.optim.AdamW(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
-
     def scheduler(self, optimizer, total_steps: int):
         import torch
 

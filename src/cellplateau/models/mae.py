@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import Field
 
 from cellplateau.models._autoencoder import MLPAutoencoder
-from cellplateau.models._layers import log_normalised_input, masked_input
+from cellplateau.models._layers import bernoulli_mask, log_normalised_input, masked_input
 from cellplateau.models.base import Family, TrainingData
 from cellplateau.models.torch_family import TorchConfig
 
@@ -76,7 +76,7 @@ class MAEModel(MLPAutoencoder):
         import torch
 
         if self.config.masking == "random":
-            return torch.rand(x.shape, generator=gen) < self.config.mask_ratio
+            return bernoulli_mask(tuple(x.shape), self.config.mask_ratio, gen)
         # gene programs: mask whole modules until about mask_ratio of genes are covered
         n_prog = int(self.programs.max()) + 1
         chosen = torch.rand((x.shape[0], n_prog), generator=gen) < self.config.mask_ratio

@@ -7,7 +7,7 @@ A family supplies the maths; the base owns what every neural family needs and wo
 - **seeding**: ``torch.manual_seed(seed)`` before the network is built, a seeded generator for the training
   batches' randomness (masks) and a second one, reset at every evaluation, for the validation loss;
 - **training**: the shared loop (:func:`cellplateau.models._train.train`: streamed batches, budget policy,
-  bf16 autocast on CUDA, validation-loss trajectory);
+  bf16 autocast per ``precision``, validation-loss trajectory);
 - **the validation loss** on a seeded random sample of the subset's validation cells
   (:func:`cellplateau.models._validation.validation_sample`), with the same loss as training;
 - **embedding** in batches without gradients, and the trainable encoder for full fine-tuning;
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import abc
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -50,6 +50,10 @@ class TorchConfig(FamilyConfig):
     batch_size: int = Field(256, ge=2, description="cells per optimizer step")
     val_cells: int = Field(4096, ge=1, description="validation cells scored for the validation loss (a seeded "
                            "random sample of the subset's validation split)")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="training arithmetic: auto = bf16 autocast on CUDA, fp32 on CPU; bf16 = bf16 autocast "
+        "on any device (1.5x faster steps for the demo's MAE on a CPU with AVX512-BF16 or AMX, slower on one "
+        "without); fp32 = never")
     budget: Budget = Budget()
 
 
@@ -57,7 +61,7 @@ class TorchFamily(ModelFamily):
     """Base class of the neural families (see the module docstring for what a family implements)."""
 
     config: TorchConfig
-    amp: ClassVar[bool] = True                 # bf16 autocast on CUDA (scVI's likelihood stays fp32)
+    amp: ClassVar[bool] = True                 # False: never bf16, whatever the precision (scVI's likelihood)
     clip_norm: ClassVar[float | None] = None   # gradient-norm clipping
     val_chunk: ClassVar[int] = 2048            # cells per forward pass when scoring the validation loss
 
@@ -111,9 +115,9 @@ class TorchFamily(ModelFamily):
         """Restore what :meth:`extra_state` saved."""
 
     def optimizer(self, params):
-        import torch
+        from cellplateau.models._optim import adamw
 
-        return torch.optim.AdamW(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
+        return adamw(params, lr=self.config.lr, weight_decay=self.config.weight_decay)
 
     def scheduler(self, optimizer, total_steps: int):
         """A learning-rate scheduler stepped after every optimizer step; default none."""
@@ -140,6 +144,7 @@ class TorchFamily(ModelFamily):
     def fit(self, data: TrainingData, *, seed: int, device: str = "cpu") -> FitInfo:
         import torch
 
+        from cellplateau.models._compute import uses_bf16
         from cellplateau.models._train import train
         from cellplateau.models._validation import validation_sample
 
@@ -158,7 +163,8 @@ class TorchFamily(ModelFamily):
         info = train(self.net, data, seed=seed, device=device, batch_size=self.config.batch_size,
                      budget=self.config.budget, optimizer=opt, loss_fn=loss_fn,
                      val_fn=lambda: self.validation_loss(data.store, val_rows, seed=seed),
-                     scheduler_fn=self.scheduler, clip_norm=self.clip_norm, amp=self.amp)
+                     scheduler_fn=self.scheduler, clip_norm=self.clip_norm,
+                     bf16=self.amp and uses_bf16(self.config.precision, device))
         info.flops = self.training_flops(info)
         self.fit_info = info
         return info
