@@ -80,7 +80,7 @@ def test_demo_spec_is_valid(tmp_path):
 
     spec = load_spec(write_demo_spec(tmp_path))
     assert {s.name for s in spec.selection.strategies} == {"random", "celltype_reweighted", "geometric_sketch"}
-    assert spec.selection.fractions == [0.01, 0.05, 0.1, 0.25, 0.5, 1.0] and spec.selection.replicates == 2
+    assert spec.selection.fractions == [0.01, 0.05, 0.1, 0.25, 1.0] and spec.selection.replicates == 2
 
 
 def test_import_is_light():

@@ -421,7 +421,9 @@ def _print_glance(report_dir: Path, name: str) -> None:
 
     tables = read_tables(report_dir)
     if tables is not None and not tables["saturation"].empty:
-        console.print(to_rich(tables, title=f"{name}: the answer at a glance"))
+        # at least 160 columns: in an 80-column log (no terminal) six wrapped columns are unreadable
+        Console(width=max(console.width, 160), soft_wrap=True).print(
+            to_rich(tables, title=f"{name}: the answer at a glance"))
 
 
 @app.command("spec-schema")

@@ -104,3 +104,22 @@ def test_attribution_from_the_saturation_table_when_the_fits_lack_it():
     t = glance_tables(fits, pd.DataFrame(), pd.DataFrame(), sat)["saturation"]
     assert list(t["attribution"]) == ["data-limited", "capacity-limited"]
     assert t["low_confidence"].isna().all()
+
+
+def test_figures_mark_intervals_from_fewer_than_three_seeds():
+    import pandas as pd
+
+    from cellplateau.report.figures import saturation_heatmap, scaling_curves
+
+    sat = pd.DataFrame({"model": ["mae", "mae"], "task": ["knn", "knn"], "dataset": ["d", "d"],
+                        "strategy": ["random", "kcenter"], "saturation_reference": [0.1, 0.25],
+                        "attribution": ["data-limited", "data-limited"], "low_confidence": [True, False]})
+    texts = [t.get_text() for t in saturation_heatmap(sat).axes[0].texts]
+    assert sorted(texts) == ["10%\n(low confidence)", "25%"]
+    curves = pd.DataFrame({"task": "knn", "dataset": "d", "model": "mae", "strategy": "random", "metric": "micro_f1",
+                           "fraction": [0.1, 1.0], "mean": [0.5, 0.6], "se": [0.01, 0.01], "n": [2, 3]})
+    base = pd.DataFrame(columns=["task", "dataset", "family", "value"])
+    title = scaling_curves(curves, base, task="knn", dataset="d").axes[0].get_title()
+    assert "2 seed(s) at some size: low-confidence intervals" in title
+    title = scaling_curves(curves.assign(n=3), base, task="knn", dataset="d").axes[0].get_title()
+    assert "low-confidence" not in title

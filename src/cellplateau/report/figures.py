@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from cellplateau.analysis.summary import MIN_SEEDS
+
 STRATEGY_COLORS = {"random": "#4c72b0", "celltype_reweighted": "#dd8452", "geometric_sketch": "#55a868",
                    "stratified": "#8172b3", "kcenter": "#937860"}
 BASELINE_STYLES = {"baseline:hvg_expression": ("#555555", "--"), "baseline:dataset_pca": ("#999999", ":"),
@@ -78,7 +80,9 @@ def scaling_curves(curves: pd.DataFrame, baselines: pd.DataFrame, *, task: str, 
                 ax.axhline(row.value, color="black", ls=(0, (1, 3)), lw=1.2, label="untrained control")
         ax.set_xscale("log")
         ax.set_xlabel("fraction of corpus")
-        ax.set_title(fam + _budget_note(att), fontsize=10)
+        n_min = c.loc[c["model"] == fam, "n"].min() if "n" in c.columns else np.nan
+        few = f"\n! {int(n_min)} seed(s) at some size: low-confidence intervals" if n_min < MIN_SEEDS else ""
+        ax.set_title(fam + _budget_note(att) + few, fontsize=10)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
     axes[0][0].set_ylabel(c["metric"].iloc[0] if len(c) else "score")
@@ -107,12 +111,18 @@ def saturation_heatmap(sat: pd.DataFrame, *, rule: str = "saturation_reference")
     att = (sat.pivot_table(index=["model", "task", "dataset"], columns="strategy", values="attribution",
                            aggfunc="first").reindex(index=piv.index, columns=piv.columns)
            if "attribution" in sat.columns else None)
+    low = (sat.assign(lc=sat["low_confidence"].astype(float))
+           .pivot_table(index=["model", "task", "dataset"], columns="strategy", values="lc", aggfunc="max")
+           .reindex(index=piv.index, columns=piv.columns).fillna(0) > 0
+           if "low_confidence" in sat.columns else None)
     for (i, j), v in np.ndenumerate(data):
         if np.isfinite(v):
             label = f"{v:.0%}" if v >= 0.01 else f"{v:.1%}"
             a = None if att is None else att.iat[i, j]
             if isinstance(a, str) and a != "data-limited":      # not a data plateau: the point carries a warning
                 label += f"\n! {a}"
+            if low is not None and low.iat[i, j]:
+                label += "\n(low confidence)"
             ax.text(j, i, label, ha="center", va="center", color=text_color(im.cmap(im.norm(np.log10(v)))),
                     fontsize=7 if "\n" in label else 8)
     ax.set_xticks(range(len(piv.columns)), piv.columns, rotation=20, ha="right")
@@ -120,7 +130,9 @@ def saturation_heatmap(sat: pd.DataFrame, *, rule: str = "saturation_reference")
     cbar = fig.colorbar(im, ax=ax)
     cbar.set_label("log10 saturation fraction")
     ax.set_title(f"learning saturation point ({rule.removeprefix('saturation_').replace('_', '-')} rule)"
-                 + ("\n! = not a data plateau (its attribution)" if att is not None else ""), fontsize=10)
+                 + ("\n! = not a data plateau (its attribution)" if att is not None else "")
+                 + ("; low confidence = fewer than 3 seeds per size" if low is not None and low.to_numpy().any()
+                    else ""), fontsize=10)
     fig.tight_layout()
     return fig
 

@@ -166,7 +166,10 @@ def _render(results: pd.DataFrame, *, title: str, folder: Path | None, n_boot: i
     bar.update(note="tables")
     curves = summary.curves(results)
     n_groups = curves.groupby(["task", "dataset"]).ngroups
-    bar.update(total=6 + 2 * n_groups + 5)    # tables, then about one step per figure
+    from cellplateau.analysis.depth import has_depth_axis
+
+    per_group = 2 + (2 if has_depth_axis(results) else 0)     # curves + metrics; depth heatmap + depth law
+    bar.update(total=6 + per_group * n_groups + 5)            # tables, then about one step per figure
     base = summary.baselines(results)
     comp = summary.composition(results)
     ctl = summary.controls(results)
