@@ -91,7 +91,8 @@ def main() -> None:
              f"seeded sample of {args.sample:,} corpus cells (k-center's covering radius over all cells, the "
              f"largest over its k-d parts: {radius_kc:.2f}). Rare share: subset cells from the rarer half of the "
              f"types (corpus: {rare.mean():.3f}).", "",
-             "| 1 % of 1 M cells | seconds | vs geosketch | Hausdorff (sample) | Hausdorff (all cells) | rare-type share |",
+             "| 1 % of 1 M cells | seconds | vs geosketch | Hausdorff (sample) | Hausdorff (all cells) "
+             "| rare-type share |",
              "|---|---|---|---|---|---|"]
     for name, secs, idx in rows:
         h = hausdorff_to_subset(X, idx, queries)

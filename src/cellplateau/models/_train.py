@@ -2,8 +2,8 @@
 
 It streams shuffled batches from the store, applies the budget policy (fixed steps, fixed epochs,
 or early stopping on the validation loss with patience and a step cap, restoring the best
-weights), uses bf16 autocast when asked (on CUDA by default), records the validation-loss trajectory every ``eval_every`` steps
-under every policy, and returns the record of what training actually did.
+weights), uses bf16 autocast when asked (on CUDA by default), records the validation-loss trajectory every
+``eval_every`` steps under every policy, and returns the record of what training actually did.
 """
 
 from __future__ import annotations
