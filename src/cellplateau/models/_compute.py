@@ -47,7 +47,7 @@ def reset_gpu_peak(device: str) -> None:
         torch.cuda.reset_peak_memory_stats()
 
 
-def autocast(device: str, bf16: bool = True):
+def autocast(device: str, bf16: bool):
     """bf16 autocast on ``device`` when ``bf16`` (matrix products in bf16, accumulation and the weights in fp32),
     else a no-op."""
     import contextlib

@@ -137,12 +137,14 @@ def farthest_point_parts(X, offsets, k, firsts):
     centers = np.empty(k, np.int64)
     cover = np.empty(k, np.float64)
     n = 0
-    while n < k:
-        p = 0
+    while True:
+        p = 0                                   # the part with the worst coverage
         for q in range(1, n_parts):
             if part_max[q] > part_max[p]:
                 p = q
-        if part_max[p] <= 0.0:
+        if n:
+            cover[n - 1] = part_max[p]          # the covering radius after the last pick
+        if n == k or part_max[p] <= 0.0:
             break
         c = part_arg[p]
         centers[n] = c
@@ -155,10 +157,5 @@ def farthest_point_parts(X, offsets, k, firsts):
                 best, arg = dist[i], i
         part_max[p] = best
         part_arg[p] = arg
-        m = 0.0
-        for q in range(n_parts):
-            if part_max[q] > m:
-                m = part_max[q]
-        cover[n] = m
         n += 1
     return centers[:n], cover[:n]
