@@ -23,6 +23,16 @@ from cellplateau.selection import STRATEGIES
 _frozen = ConfigDict(extra="forbid", frozen=True)
 
 
+def _distinct_shares(v: list[float], what: str) -> list[float]:
+    """``v`` if every value is in (0, 1] and none repeats (``what``: the field's singular, for the message)."""
+    bad = [x for x in v if not 0 < x <= 1]
+    if bad:
+        raise ValueError(f"every {what} must be in (0, 1]; got {bad}")
+    if len(set(v)) != len(v):
+        raise ValueError(f"{what}s must be distinct")
+    return v
+
+
 def _union(configs: list[type[BaseModel]]):
     if len(configs) == 1:
         return configs[0]
@@ -93,12 +103,7 @@ class SelectionSpec(BaseModel):
     @field_validator("fractions")
     @classmethod
     def _fractions_in_range(cls, v: list[float]) -> list[float]:
-        bad = [f for f in v if not 0 < f <= 1]
-        if bad:
-            raise ValueError(f"every fraction must be in (0, 1]; got {bad}")
-        if len(set(v)) != len(v):
-            raise ValueError("fractions must be distinct")
-        return sorted(v)
+        return sorted(_distinct_shares(v, "fraction"))
 
     @field_validator("strategies")
     @classmethod
@@ -120,11 +125,7 @@ class QualitySpec(BaseModel):
     @field_validator("depth")
     @classmethod
     def _depths(cls, v: list[float]) -> list[float]:
-        bad = [d for d in v if not 0 < d <= 1]
-        if bad:
-            raise ValueError(f"every depth must be in (0, 1]; got {bad}")
-        if len(set(v)) != len(v):
-            raise ValueError("depths must be distinct")
+        _distinct_shares(v, "depth")
         if 1.0 not in v:
             raise ValueError("depth must include 1.0 (the corpus as measured: the reference of the depth law)")
         return sorted(v, reverse=True)
