@@ -145,3 +145,20 @@ def test_a_killed_report_writer_leaves_nothing_the_next_run_keeps(finished_study
     res = invoke("run", spec_path, "--no-progress")
     assert res.exit_code == 0, res.output
     assert not stale.exists() and leftovers(tmp_path / "study") == []
+
+
+def test_a_run_removes_a_dead_writers_cache_temporary_but_not_one_being_written(finished_study, tmp_path):
+    """A plan-time cache (the overlap record) belongs to no unit: a second ``run`` starting while the first writes
+    it must leave its temporary alone (it once pulled it away and the first run died at its rename), while the
+    leftover of a writer killed long ago is removed."""
+    spec_path = copy_study(finished_study, tmp_path / "study")
+    folder = tmp_path / "study" / "artifacts" / "overlap"
+    folder.mkdir(parents=True, exist_ok=True)
+    fresh, dead = folder / ".balanced-0123.json.a1b2.tmp", folder / ".balanced-4567.json.c3d4.tmp"
+    fresh.write_text("{")
+    dead.write_text("{")
+    old = time.time() - 3600
+    os.utime(dead, (old, old))
+    res = invoke("run", spec_path, "--no-progress")
+    assert res.exit_code == 0, res.output
+    assert fresh.exists() and not dead.exists()

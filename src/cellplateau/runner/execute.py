@@ -99,21 +99,33 @@ def ensure_datasets(spec: StudySpec, *, log: Callable[[str], None] = print, prog
 
 
 def _clean_temporaries(ctx: StudyContext) -> None:
-    """Remove the leftovers of killed writers, but not the temporaries of units a live worker holds
-    (a second ``run`` on the same study must not pull files from under the first)."""
+    """Remove the leftovers of killed writers, but not the temporaries of units a live worker holds, nor a
+    fresh temporary that belongs to no unit (a plan-time cache another ``run`` is writing right now): a second
+    ``run`` on the same study must not pull files from under the first."""
+    lease_s = ctx.spec.execution.lease_s
+
     def live(p) -> bool:
         rel = p.relative_to(ctx.layout.artifacts).parts
-        top = next(part for part in rel if part.startswith(".") and part.endswith(".tmp"))  # outermost temporary
-        key = top[1:].split(".")[0]
-        return claims.claim_state(ctx.layout.claim(key), lease_s=ctx.spec.execution.lease_s) == "running"
+        at = next(i for i, part in enumerate(rel) if part.startswith(".") and part.endswith(".tmp"))  # outermost
+        state = claims.claim_state(ctx.layout.claim(rel[at][1:].split(".")[0]), lease_s=lease_s)
+        if state is not None:
+            return state == "running"
+        return _age_s(ctx.layout.artifacts.joinpath(*rel[:at + 1])) < lease_s
 
     clean_stale_temporaries(ctx.layout.artifacts, keep=live)
     # a report folder being written by a killed run (one written right now by another run is minutes old at most)
     import shutil
 
     for tmp in ctx.layout.root.glob(f".{ctx.layout.report_dir.name}.*.tmp"):
-        if time.time() - tmp.stat().st_mtime > 600:
+        if _age_s(tmp) > 600:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _age_s(path) -> float:
+    try:
+        return time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return float("inf")
 
 
 def _outstanding(ctx: StudyContext, plan: Plan, log: Callable[[str], None]) -> list[Unit]:
