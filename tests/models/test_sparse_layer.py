@@ -7,7 +7,7 @@ import scipy.sparse as sp
 import torch
 
 from cellplateau.models import FAMILIES, TrainingData
-from cellplateau.models._layers import CSRBatch, masked_input, sparse_first_layer, sparse_linear
+from cellplateau.models._layers import SparseBatch, masked_input, sparse_first_layer, sparse_linear
 
 
 def test_sparse_layer_matches_dense_forward_and_gradients():
@@ -17,15 +17,15 @@ def test_sparse_layer_matches_dense_forward_and_gradients():
     lin = sparse_linear(300, 24)
     ref = torch.nn.Linear(300, 24)
     ref.load_state_dict(lin.state_dict())
-    out = lin(CSRBatch(X.tocsr()))
+    out = lin(SparseBatch(X.tocsr()))
     expected = ref(torch.from_numpy(X.toarray()))
     np.testing.assert_allclose(out.detach().numpy(), expected.detach().numpy(), rtol=1e-5, atol=1e-5)
     g = torch.randn(37, 24)
     (out * g).sum().backward()
     (expected * g).sum().backward()
-    np.testing.assert_allclose(lin.weight.grad.numpy(), ref.weight.grad.numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(lin.weight_t.grad.t().numpy(), ref.weight.grad.numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(lin.bias.grad.numpy(), ref.bias.grad.numpy(), rtol=1e-5, atol=1e-5)
-    assert lin.weight.grad.abs().sum() > 0     # not trivially equal
+    assert lin.weight_t.grad.abs().sum() > 0     # not trivially equal
     # dense input through the same layer is the plain linear layer
     np.testing.assert_allclose(lin(torch.from_numpy(X.toarray())).detach().numpy(), expected.detach().numpy(),
                                rtol=1e-5, atol=1e-5)
@@ -35,7 +35,7 @@ def test_masking_a_sparse_batch_is_masked_fill_of_the_dense_batch():
     X = sp.random(10, 50, density=0.3, format="csr", dtype=np.float32, random_state=2)
     mask = torch.rand(10, 50, generator=torch.Generator().manual_seed(0)) < 0.5
     dense = masked_input(torch.from_numpy(X.toarray()), mask)
-    np.testing.assert_array_equal(masked_input(CSRBatch(X), mask).X.toarray(), dense.numpy())
+    np.testing.assert_array_equal(masked_input(SparseBatch(X), mask).X.toarray(), dense.numpy())
 
 
 @pytest.mark.parametrize("family, config", [

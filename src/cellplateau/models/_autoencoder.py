@@ -29,7 +29,7 @@ class MLPAutoencoder(TorchFamily):
 
     def embed_input(self, counts, *, source: str = "counts"):
         """log1p(CP10k) kept sparse on CPU: the first layer's sparse path (models/_layers.py)."""
-        return log_normalised_input(counts, "cpu")[0]
+        return log_normalised_input(counts, "cpu")
 
     def encoder_module(self):
         return self.encoder

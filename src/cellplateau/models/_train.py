@@ -15,7 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cellplateau.models._budget import Budget, planned_steps
-from cellplateau.models._compute import autocast, peak_gpu_mb, peak_rss_mb, reset_gpu_peak
+from cellplateau.models._compute import autocast, keep_freed_memory, peak_gpu_mb, peak_rss_mb, reset_gpu_peak
 from cellplateau.models._loader import BatchStream
 from cellplateau.models._validation import is_converged
 from cellplateau.models.base import FitInfo, TrainingData
@@ -37,6 +37,8 @@ def train(net, data: TrainingData, *, seed: int, device: str, batch_size: int, b
     if len(data.train) < 2:
         raise ValueError(f"training needs at least 2 cells, the subset's training split has {len(data.train)}")
     reset_gpu_peak(device)
+    if device == "cpu":
+        keep_freed_memory()
     total_steps = planned_steps(budget, n_train=len(data.train), batch_size=batch_size)
     scheduler = scheduler_fn(optimizer, total_steps) if scheduler_fn else None
     best, bad, step, taken, loss_ema, best_state = float("inf"), 0, 0, 0, float("nan"), None

@@ -17,6 +17,7 @@ from pydantic import Field
 
 from cellplateau.models._autoencoder import MLPAutoencoder
 from cellplateau.models._layers import bernoulli_mask, log_normalised_input, masked_input
+from cellplateau.models._recon_loss import reconstruction_mse
 from cellplateau.models.base import Family, TrainingData
 from cellplateau.models.torch_family import TorchConfig
 
@@ -72,21 +73,21 @@ class MAEModel(MLPAutoencoder):
     def load_extra_state(self, state: dict) -> None:
         self.programs = state["programs"].numpy()
 
-    def _mask(self, x, gen):
+    def _mask(self, shape: tuple[int, int], gen):
         import torch
 
         if self.config.masking == "random":
-            return bernoulli_mask(tuple(x.shape), self.config.mask_ratio, gen)
+            return bernoulli_mask(shape, self.config.mask_ratio, gen)
         # gene programs: mask whole modules until about mask_ratio of genes are covered
         n_prog = int(self.programs.max()) + 1
-        chosen = torch.rand((x.shape[0], n_prog), generator=gen) < self.config.mask_ratio
+        chosen = torch.rand((shape[0], n_prog), generator=gen) < self.config.mask_ratio
         return chosen[:, torch.from_numpy(self.programs)]
 
     def loss(self, rows, counts, *, gen, device, step):
-        x_in, x = log_normalised_input(counts, device)      # x_in: the first layer's input (sparse on CPU)
-        mask = self._mask(x, gen).to(x.device)
-        recon = self.decoder(self.encoder(masked_input(x_in, mask)))
-        return ((recon.float() - x) ** 2 * mask).sum() / mask.sum().clamp(min=1)
+        x = log_normalised_input(counts, device)      # the input and the target (sparse on CPU)
+        mask = self._mask(tuple(x.shape), gen)          # on the CPU: drawn from the CPU generator
+        recon = self.decoder(self.encoder(masked_input(x, mask)))
+        return reconstruction_mse(recon, x, mask)
 
 
 FAMILY = Family("mae", MAEConfig, MAEModel)

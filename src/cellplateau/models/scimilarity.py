@@ -20,6 +20,7 @@ from cellplateau.corpus.store import CorpusStore
 from cellplateau.models._autoencoder import MLPAutoencoder
 from cellplateau.models._budget import Budget
 from cellplateau.models._layers import log_normalised_input
+from cellplateau.models._recon_loss import reconstruction_mse
 from cellplateau.models.base import Family, FitInfo, TrainingData
 from cellplateau.models.torch_family import TorchConfig
 
@@ -105,9 +106,9 @@ class SCimilarityModel(MLPAutoencoder):
     def loss(self, rows, counts, *, gen, device, step):
         import torch.nn.functional as F
 
-        x_in, x = log_normalised_input(counts, device)      # x_in: the first layer's input (sparse on CPU)
-        z = self.encode(x_in)
-        recon = F.mse_loss(self.decoder(z), x)
+        x = log_normalised_input(counts, device)      # the input and the target (sparse on CPU)
+        z = self.encode(x)
+        recon = reconstruction_mse(self.decoder(z), x)
         a, p, n = mine_triplets(z.detach().float().cpu(), self.labels[rows], self.groups[rows], self.config.margin)
         trip = F.triplet_margin_loss(z[a], z[p], z[n], margin=self.config.margin) if len(a) else z.sum() * 0
         if step is not None:
