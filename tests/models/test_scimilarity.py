@@ -30,6 +30,46 @@ def test_triplet_mining_prefers_other_datasets_and_semi_hard_negatives():
     assert all(labels[x] == labels[y] for x, y in zip(a, p)) and all(labels[x] != labels[y] for x, y in zip(a, n))
 
 
+def _mine_per_anchor(emb, labels, groups, margin):
+    """The rule of ``mine_triplets`` written anchor by anchor (its former implementation): the reference."""
+    import torch
+
+    d = torch.cdist(emb, emb).numpy()
+    same = labels[:, None] == labels[None, :]
+    np.fill_diagonal(same, False)
+    valid = labels != ""
+    other_group = groups[:, None] != groups[None, :]
+    anchors, pos, neg = [], [], []
+    for a in np.flatnonzero(valid & same.any(1)):
+        cand = np.flatnonzero(same[a] & other_group[a]) if (same[a] & other_group[a]).any() else np.flatnonzero(same[a])
+        p = cand[np.argmax(d[a, cand])]
+        negs = np.flatnonzero(~same[a] & valid & (np.arange(len(labels)) != a))
+        if len(negs) == 0:
+            continue
+        semi = negs[(d[a, negs] > d[a, p]) & (d[a, negs] < d[a, p] + margin)]
+        n = semi[np.argmin(d[a, semi])] if len(semi) else negs[np.argmin(d[a, negs])]
+        anchors.append(a)
+        pos.append(p)
+        neg.append(n)
+    return np.asarray(anchors, int), np.asarray(pos, int), np.asarray(neg, int)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_vectorised_mining_picks_the_triplets_of_the_per_anchor_rule(seed):
+    import torch
+
+    rng = np.random.default_rng(seed)
+    n = 120
+    emb = torch.from_numpy(rng.normal(size=(n, 4)).round(1).astype(np.float32))     # rounded: distance ties
+    labels = rng.choice(["a", "b", "c", "", "solo"] if seed % 2 else ["a", "b"], n)
+    labels[labels == "solo"] = np.where(np.arange((labels == "solo").sum()) == 0, "solo", "a")
+    groups = rng.choice(["d1", "d2", "d3"], n)
+    got, want = mine_triplets(emb, labels, groups, 0.3), _mine_per_anchor(emb, labels, groups, 0.3)
+    assert len(want[0]) > 50
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
 def test_corpus_without_labels_fails_at_plan_time(tmp_path, tiny_atlas):
     var = pd.DataFrame({"gene_symbol": ["A", "B"], "gene_id": ["", ""]})
     with StoreWriter(tmp_path / "s", var) as w:

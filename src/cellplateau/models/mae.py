@@ -85,7 +85,7 @@ class MAEModel(MLPAutoencoder):
 
     def loss(self, rows, counts, *, gen, device, step):
         x = log_normalised_input(counts, device)      # the input and the target (sparse on CPU)
-        mask = self._mask(tuple(x.shape), gen)          # on the CPU: drawn from the CPU generator
+        mask = self._mask(tuple(x.shape), gen).to(device)     # drawn on the CPU from the CPU generator
         recon = self.decoder(self.encoder(masked_input(x, mask)))
         return reconstruction_mse(recon, x, mask)
 
