@@ -77,3 +77,38 @@ def test_overlap_on_real_files_is_found_excluded_and_recorded(real_corpus, kang_
     assert "exclude" not in next(iter(warn.units["subset"])).params
     assert any("on_overlap: warn" in w for w in warn.warnings)
     assert json.loads(json.dumps(plan.overlap))                 # plain data, as the results table records it
+
+
+def test_census_cells_are_found_by_dataset_and_soma_joinid_when_their_counts_differ(tmp_path):
+    """A Census-derived corpus and evaluation file: the evaluation cells' counts were changed (here: one gene
+    more per cell, as a different release or a re-quantification would), so only ``(dataset_id, soma_joinid)``
+    can find them; the same joinids under another dataset id are other cells."""
+    import pandas as pd
+
+    from cellplateau.corpus.store import StoreWriter
+
+    rng = np.random.default_rng(0)
+    n, g = 400, 300
+    counts = sp.csr_matrix(rng.poisson(0.5, (n, g)) * rng.integers(1, 4, (n, g)), dtype=np.int32)
+    var = pd.DataFrame({"gene_symbol": [f"GENE{i}" for i in range(g)], "gene_id": [""] * g})
+    obs = pd.DataFrame({"dataset": np.repeat(["ds-a", "ds-b"], n // 2), "soma_joinid": np.arange(n) + 10_000,
+                        "cell_type": rng.choice(["t", "b"], n)})
+    with StoreWriter(tmp_path / "corpus", var) as w:
+        w.append(counts, obs)
+    pick = np.arange(250, 300)                                   # 50 cells of ds-b ...
+    X = counts[pick].toarray()
+    X[:, 7] += 1                                                 # ... with changed counts
+    other = counts[np.arange(20)].toarray() + 1                  # 20 cells whose joinids ds-a uses, from ds-c
+    ev = ad.AnnData(X=sp.csr_matrix(np.vstack([X, other]).astype(np.float32)),
+                    obs=pd.DataFrame({"dataset_id": ["ds-b"] * 50 + ["ds-c"] * 20,
+                                      "soma_joinid": np.concatenate([pick, np.arange(20)]) + 10_000,
+                                      "cell_type": rng.choice(["t", "b"], 70)},
+                                     index=[f"c{i}" for i in range(70)]),
+                    var=pd.DataFrame(index=var["gene_symbol"].to_numpy()))
+    ev.write_h5ad(tmp_path / "census_cut.h5ad")
+    plan = build_plan(StudyContext(_spec(tmp_path, tmp_path / "corpus", [
+        {"name": "census_cut", "path": str(tmp_path / "census_cut.h5ad"), "label_key": "cell_type"}])))
+    found = plan.overlap["census_cut"]
+    assert (found["n_cells"], found["by_counts"], found["by_id"], found["corpus_rows"]) == (50, 0, 50, 50)
+    unit = next(u for u in plan.units["subset"] if u.params["fraction"] == 1.0)
+    assert unit.params["exclude"]["n"] == 50
