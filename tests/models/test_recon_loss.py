@@ -81,3 +81,25 @@ def test_the_training_process_keeps_freed_memory_on_linux():
     import sys
 
     assert keep_freed_memory() is sys.platform.startswith("linux")
+
+
+def test_a_units_thread_count_reaches_the_compiled_kernels_before_and_after_numba_loads():
+    import subprocess
+    import sys
+
+    code = ("import sys; from cellplateau.models._compute import use_threads; use_threads(1); "
+            "assert 'numba' not in sys.modules; import numba; import torch; "
+            "print(numba.get_num_threads(), torch.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1", "1"]
+    import numba
+
+    before = numba.get_num_threads(), torch.get_num_threads()
+    try:
+        from cellplateau.models._compute import use_threads
+
+        use_threads(1)
+        assert (numba.get_num_threads(), torch.get_num_threads()) == (1, 1)
+    finally:
+        numba.set_num_threads(before[0])
+        torch.set_num_threads(before[1])

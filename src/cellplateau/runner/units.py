@@ -240,13 +240,13 @@ STAGES = STAGE_NAMES
 
 
 def run_unit(ctx: StudyContext, unit: Unit, *, threads: int | None = None) -> None:
-    """Compute one unit; ``threads``: torch threads (default: the spec's, or cores / local workers)."""
+    """Compute one unit; ``threads``: torch and numba threads (default: the spec's, or cores / local workers)."""
     execution = ctx.spec.execution
     threads = threads or execution.threads or max(1, (os.cpu_count() or 1) // execution.n_workers())
     if unit.kind == "train" or unit.kind == "evaluate":
-        import torch
+        from cellplateau.models._compute import use_threads
 
-        torch.set_num_threads(threads)
+        use_threads(threads)
     RUNNERS[unit.kind](ctx, unit)
 
 
