@@ -127,7 +127,7 @@ def run_variant(store, name: str, index: int, steps: int) -> dict:
         return bench_family(store, name, {**cfg, "val_cells": 256, "precision": precision}, steps)
 
 
-def bench_sparse(args, repeats: int, steps: int) -> list[dict]:
+def bench_sparse(args) -> list[dict]:
     """The CPU training paths of the MLP families at the reference size, each run in a fresh process, variants
     alternating, medians of training cells/s. The validation sample is cut to 256 cells so that the figure is
     the training steps'."""
@@ -135,6 +135,7 @@ def bench_sparse(args, repeats: int, steps: int) -> list[dict]:
     import subprocess
     import sys
 
+    repeats, steps = args.sparse_repeats, args.sparse_steps
     out = []
     for name in ("mae", "scimilarity"):
         runs: dict[str, list[dict]] = {v[0]: [] for v in VARIANTS}
@@ -195,7 +196,7 @@ def main() -> None:
                   "cells/s)", "",
                   "| family | params | " + " | ".join(v[0] for v in VARIANTS) + " | ratios to before |",
                   "|---|---|" + "---|" * (len(VARIANTS) + 1)]
-        for r in bench_sparse(args, args.sparse_repeats, args.sparse_steps):
+        for r in bench_sparse(args):
             v = list(r["cells/s"].values())
             lines.append(f"| {r['family']} | {r['params']:,} | " + " | ".join(f"{x:,.0f}" for x in v) +
                          " | " + " / ".join(f"{x / v[0]:.2f}x" for x in v[1:]) + " |")
