@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from cellplateau._hashing import stable_hash
+from cellplateau.analysis.settings import AnalysisSpec
 from cellplateau.evaluation import TASKS
 from cellplateau.evaluation.base import COLUMN_KEYS
 from cellplateau.evaluation.datasets import DatasetSpec
@@ -248,6 +249,8 @@ class StudySpec(BaseModel):
     evaluation: EvaluationSpec
     execution: ExecutionSpec = ExecutionSpec()
     quality: QualitySpec = Field(QualitySpec(), description="sequencing-depth axis (binomial thinning on read)")
+    analysis: AnalysisSpec = Field(AnalysisSpec(), description="how curves are read: the saturation rule "
+                                   "(seed_mean | any_seed | fitted), its threshold, headline metrics per task")
 
     controls: bool = Field(True, description="also evaluate every family untrained (the 'fraction 0' floor)")
     _spec_file: Path | None = PrivateAttr(None)     # the YAML whose lock file holds the datasets' checksums

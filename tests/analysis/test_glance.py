@@ -12,11 +12,13 @@ def _fits(with_attribution: bool) -> pd.DataFrame:
     for model, sat in (("mae", 0.1), ("pca", 0.25)):
         for strategy, shift in (("celltype_reweighted", 0.5), ("random", 0.0)):
             row = {"task": "knn", "dataset": "d1", "model": model, "strategy": strategy,
-                   "sat_seed_mean": sat + shift, "sat_seed_mean_lo": sat / 2, "sat_seed_mean_hi": min(1, sat * 2),
+                   "saturation": sat + shift, "saturation_lo": sat / 2, "saturation_hi": min(1, sat * 2),
                    "saturating": True, "scaling_supported": True}
             if with_attribution:
-                row.update(attribution="data-limited" if model == "mae" else "capacity-limited",
-                           attribution_evidence=f"{model}: validation loss flat", low_confidence=model == "pca")
+                row.update(scaling_verdict="data-limited" if model == "mae" else "capacity-limited",
+                           scaling_evidence=f"{model}: validation loss flat", low_confidence=model == "pca",
+                           saturation_rule="seed_mean", value_verdict="below the in-dataset baseline",
+                           value_evidence="0.80 vs dataset_pca 0.90", convergence="converged")
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -25,10 +27,10 @@ def test_saturation_uses_the_random_curve_and_never_invents_an_attribution():
     sat = saturation_rows(_fits(with_attribution=False))
     assert list(sat["model"]) == ["mae", "pca"] and set(sat["strategy"]) == {"random"}
     np.testing.assert_allclose(sat["sat"], [0.1, 0.25])
-    assert sat["attribution"].isna().all()
     texts = {c["model"]: (c["saturation"], c["attribution"]) for c in cells(
         {"saturation": sat, "diversity": diversity_rows(pd.DataFrame()), "cheapest": cheapest_rows(pd.DataFrame())})}
     assert texts == {"mae": ("10% [5.0%, 20%]", "not assessed"), "pca": ("25% [12%, 50%]", "not assessed")}
+    assert sat["scaling_verdict"].isna().all()
 
 
 def test_attribution_and_low_confidence_are_shown_when_the_analysis_gives_them():
@@ -38,6 +40,8 @@ def test_attribution_and_low_confidence_are_shown_when_the_analysis_gives_them()
     assert by["mae"]["attribution"] == "data-limited" and by["mae"]["evidence"] == "mae: validation loss flat"
     assert by["pca"]["attribution"] == "capacity-limited (low confidence)"
     assert "capacity-limited (low confidence)" in to_html(tables)
+    assert by["mae"]["saturation"] == "10% [5.0%, 20%] (seed_mean)"
+    assert by["mae"]["value"] == "below the in-dataset baseline" and "dataset_pca" in by["mae"]["value_evidence"]
 
 
 def test_diversity_verdicts_at_the_smallest_fraction_only():
@@ -97,13 +101,17 @@ def test_heatmap_text_is_readable_on_every_colour():
     assert text_color(cmap(0.0)) == "black" and text_color(cmap(1.0)) == "white"
 
 
-def test_attribution_from_the_saturation_table_when_the_fits_lack_it():
-    fits = _fits(with_attribution=False)
-    sat = _fits(with_attribution=True)[["task", "dataset", "model", "strategy", "attribution",
-                                        "attribution_evidence"]]
-    t = glance_tables(fits, pd.DataFrame(), pd.DataFrame(), sat)["saturation"]
-    assert list(t["attribution"]) == ["data-limited", "capacity-limited"]
-    assert t["low_confidence"].isna().all()
+def test_cheapest_says_so_when_a_baseline_beats_every_pretrained_model():
+    comp = pd.DataFrame({"task": "knn", "dataset": "d1", "model": ["mae", "mae"], "strategy": ["random"] * 2,
+                         "fraction": [0.1, 1.0], "mean": [0.80, 0.85], "flops": [1e12, 1e13]})
+    base = pd.DataFrame({"task": ["knn"], "dataset": ["d1"], "name": ["dataset_pca"], "score": [0.94]})
+    row = cheapest_rows(comp, baselines=base).iloc[0]
+    assert row["baseline_beats_all"] == "dataset_pca" and row["baseline_score"] == 0.94
+    from cellplateau.report.glance import cheapest_text
+
+    assert "dataset_pca baseline (0.940) beats every pretrained model" in cheapest_text(row)
+    weak = base.assign(score=0.5)
+    assert cheapest_rows(comp, baselines=weak).iloc[0]["baseline_beats_all"] is None
 
 
 def test_figures_mark_intervals_from_fewer_than_three_seeds():
@@ -112,8 +120,8 @@ def test_figures_mark_intervals_from_fewer_than_three_seeds():
     from cellplateau.report.figures import saturation_heatmap, scaling_curves
 
     sat = pd.DataFrame({"model": ["mae", "mae"], "task": ["knn", "knn"], "dataset": ["d", "d"],
-                        "strategy": ["random", "kcenter"], "saturation_reference": [0.1, 0.25],
-                        "attribution": ["data-limited", "data-limited"], "low_confidence": [True, False]})
+                        "strategy": ["random", "kcenter"], "sat_any_seed": [0.1, 0.25],
+                        "scaling_verdict": ["data-limited", "data-limited"], "low_confidence": [True, False]})
     texts = [t.get_text() for t in saturation_heatmap(sat).axes[0].texts]
     assert sorted(texts) == ["10%\n(low confidence)", "25%"]
     curves = pd.DataFrame({"task": "knn", "dataset": "d", "model": "mae", "strategy": "random", "metric": "micro_f1",

@@ -1,7 +1,7 @@
 import numpy as np
 import pandas as pd
 
-from cellplateau.analysis.summary import curves, saturation_table, scaling_table
+from cellplateau.analysis.summary import curves, scaling_table, verdict_table
 
 
 def _results(fn, seed=0):
@@ -31,9 +31,54 @@ def test_curves_and_saturation_from_the_long_table():
     r = _results(lambda n: 0.9 - 3.0 * n**-0.5)
     c = curves(r)
     assert set(c["n"]) == {3} and (c["se"] > 0).all()
-    sat = saturation_table(r).set_index("strategy")
-    assert sat.loc["flat", "saturation_seed_mean"] == 0.01
-    assert sat.loc["random", "saturation_seed_mean"] > 0.01
+    sat = verdict_table(r, n_boot=100).set_index("strategy")
+    assert sat.loc["flat", "sat_seed_mean"] == 0.01
+    assert sat.loc["random", "sat_seed_mean"] > 0.01
+    assert sat.loc["random", "sat_seed_mean_lo"] <= sat.loc["random", "sat_seed_mean"] <= sat.loc["random",
+                                                                                                 "sat_seed_mean_hi"]
+    assert set(sat["saturation_rule"]) == {"seed_mean"}
+
+
+def test_a_lower_is_better_headline_is_honoured_everywhere():
+    """The same curve as a loss (lower is better): saturation, verdict, frontier and cheapest read it right
+    way round, and match the higher-is-better curve it mirrors."""
+    from cellplateau.analysis.glance import cheapest_rows
+    from cellplateau.analysis.summary import compute_table
+
+    up = _results(lambda n: 0.9 - 3.0 * n**-0.5)
+    down = up.assign(metric="loss", value=1.0 - up["value"], headline=True, higher_is_better=False,
+                     task="my_loss_task")
+    up = up.assign(task="my_gain_task", headline=True, higher_is_better=True)
+    a = verdict_table(up, n_boot=100).set_index("strategy")
+    b = verdict_table(down, n_boot=100).set_index("strategy")
+    # by hand: the smallest size whose mean loss is within 5 % of the lowest mean loss
+    means = down[down["strategy"] == "random"].groupby("fraction")["value"].mean()
+    assert b.loc["random", "sat_seed_mean"] == means[means <= 1.05 * means.min()].index.min() > 0.01
+    assert b.loc["flat", "sat_seed_mean"] == 0.01
+    assert not b["higher_is_better"].any() and np.isclose(b.loc["random", "best"], 1 - a.loc["random", "best"])
+    assert b.loc["random", "best_fraction"] == 1.0 and a.loc["random", "best_fraction"] == 1.0
+    fits = scaling_table(down, n_boot=50).set_index("strategy")
+    assert abs(fits.loc["random", "s_inf"] - 0.1) < 0.02          # the loss's asymptote, in its own units
+    flops = pd.DataFrame([{"task": "pretraining", "dataset": "corpus", "metric": "flops", "value": 1e9 * f,
+                           "strategy": s, "fraction": f, "family": "pca", "model_size": "custom"}
+                          for s in ("random", "flat") for f in (0.01, 0.05, 0.1, 0.25, 0.5, 1.0)])
+    c = compute_table(pd.concat([down, flops]))
+    cheap = cheapest_rows(c).iloc[0]
+    lowest = c["mean"].min()
+    assert cheap["best_strategy"] == "random" and cheap["best_score"] == lowest      # the lowest loss, not 0.4
+    assert cheap["strategy"] == "random" and cheap["score"] <= 1.01 * lowest, cheap
+    assert cheap["flops"] == c.loc[(c["strategy"] == "random") & (c["mean"] <= 1.01 * lowest), "flops"].min()
+    front = c[c["pareto"]]
+    assert lowest in set(front["mean"]) and c.loc[c["mean"].idxmax(), "pareto"] == (
+        c.loc[c["mean"].idxmax(), "flops"] == c["flops"].min())
+
+
+def test_a_metric_without_direction_is_an_error_naming_it():
+    import pytest
+
+    r = _results(lambda n: 0.9 - 3.0 * n**-0.5).assign(task="mystery", headline=True)
+    with pytest.raises(ValueError, match="'mystery'.*'micro_f1' declares no direction"):
+        verdict_table(r, n_boot=10)
 
 
 def test_pareto_front_hand_case():

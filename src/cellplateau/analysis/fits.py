@@ -33,10 +33,11 @@ class PowerLawFit:
         return self.s_inf - self.a * np.asarray(n_cells, float) ** -self.alpha
 
     def saturation(self, *, threshold: float = 0.95) -> float:
-        """Smallest N with S(N) >= threshold * S_inf (NaN when the curve does not rise)."""
-        if not (self.a > 0 and self.s_inf > 0 and self.alpha > 0):
+        """Smallest N with S(N) >= S_inf - (1 - threshold) |S_inf| (``threshold * S_inf`` for a positive
+        asymptote; NaN when the curve does not rise)."""
+        if not (self.a > 0 and self.s_inf != 0 and self.alpha > 0):
             return float("nan")
-        log_n = np.log(self.a / ((1 - threshold) * self.s_inf)) / self.alpha
+        log_n = np.log(self.a / ((1 - threshold) * abs(self.s_inf))) / self.alpha
         return float(np.exp(log_n)) if log_n < 700 else float("inf")
 
 
@@ -218,8 +219,8 @@ def saturation_from_fit(s_inf: np.ndarray, a: np.ndarray, alpha: np.ndarray, *, 
                         ) -> np.ndarray:
     """Vectorised :meth:`PowerLawFit.saturation` (NaN where the curve does not rise, inf beyond range)."""
     s_inf, a, alpha = (np.asarray(v, float) for v in (s_inf, a, alpha))
-    ok = (a > 0) & (s_inf > 0) & (alpha > 0)
+    ok = (a > 0) & (s_inf != 0) & (alpha > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_n = np.log(a / ((1 - threshold) * s_inf)) / alpha
+        log_n = np.log(a / ((1 - threshold) * np.abs(s_inf))) / alpha
     out = np.where(log_n < 700, np.exp(np.minimum(log_n, 700)), np.inf)
     return np.where(ok, out, np.nan)

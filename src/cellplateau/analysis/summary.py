@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
-from cellplateau.analysis.saturation import saturation_reference, saturation_seed_mean
-from cellplateau.evaluation import HEADLINE  # noqa: E402  (the metric each task's curves use)
+from cellplateau.analysis.headline import NON_EVAL_TASKS, higher_is_better
+from cellplateau.analysis.saturation import oriented, saturation_any_seed, saturation_seed_mean
+from cellplateau.evaluation import HEADLINE  # noqa: F401  (the registered tasks' headlines, re-exported)
 
 MIN_SEEDS = 3      # intervals from fewer seeds per size are marked low_confidence (a bootstrap of 2 runs has 3
                    # outcomes per size: its intervals look exact)
-NON_EVAL_TASKS = ("composition", "diversity", "pretraining", "selection", "trajectory")
+__all__ = ["NON_EVAL_TASKS"]
+
+
+def _heads(results: pd.DataFrame, metric_for_task: Mapping[str, str] | None) -> Mapping[str, str]:
+    """The given headline map, or the table's own (:func:`cellplateau.analysis.headline.headlines`)."""
+    if metric_for_task is not None:
+        return metric_for_task
+    from cellplateau.analysis.headline import headlines
+
+    return headlines(results)
 
 
 def headline_rows(r: pd.DataFrame, metric_for_task: dict[str, str]) -> pd.DataFrame:
@@ -44,16 +56,18 @@ def model_rows(results: pd.DataFrame, *, controls: bool = False) -> pd.DataFrame
     return r[keep]
 
 
-def controls(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE) -> pd.DataFrame:
+def controls(results: pd.DataFrame, metric_for_task: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Mean headline score of each model's untrained control per (task, dataset)."""
+    metric_for_task = _heads(results, metric_for_task)
     r = model_rows(results, controls=True)
     r = r[r["strategy"] == "control"]
     r = headline_rows(r, metric_for_task)
     return r.groupby(["task", "dataset", "metric", "model"], observed=True)["value"].mean().reset_index()
 
 
-def curves(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE) -> pd.DataFrame:
+def curves(results: pd.DataFrame, metric_for_task: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Mean, standard error and count over seeds per (task, dataset, family, strategy, fraction)."""
+    metric_for_task = _heads(results, metric_for_task)
     r = model_rows(results)
     r = headline_rows(r, metric_for_task)
     g = r.groupby(["task", "dataset", "metric", "model", "strategy", "fraction"], observed=True)["value"]
@@ -63,105 +77,18 @@ def curves(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE) ->
     return out
 
 
-def saturation_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE,
-                     *, threshold: float = 0.95, fits: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Saturation point by the reference and the seed-mean rule per (task, dataset, family, strategy), with the
-    plateau's attribution (:func:`attribution_table`; ``fits``: :func:`scaling_table` when computed)."""
-    r = model_rows(results)
-    rows = []
-    for (task, dataset, model, strategy), g in r.groupby(["task", "dataset", "model", "strategy"], observed=True):
-        g = g[g["metric"] == metric_for_task.get(task)]
-        if g.empty:
-            continue
-        f, v = g["fraction"].to_numpy(float), g["value"].to_numpy(float)
-        rows.append({"task": task, "dataset": dataset, "model": model, "strategy": strategy,
-                     "metric": metric_for_task[task], "best": float(np.nanmax(v)),
-                     "saturation_reference": saturation_reference(f, v, threshold=threshold),
-                     "saturation_seed_mean": saturation_seed_mean(f, v, threshold=threshold)})
-    out = pd.DataFrame(rows)
-    if out.empty:
-        return out
-    return out.merge(attribution_table(results, metric_for_task, fits=fits, threshold=threshold),
-                     on=CURVE_KEYS, how="left")
+def verdict_table(results: pd.DataFrame, metric_for_task: dict[str, str] | None = None, **kwargs) -> pd.DataFrame:
+    """Both verdicts per curve: :func:`cellplateau.analysis.verdicts.verdict_table`."""
+    from cellplateau.analysis.verdicts import verdict_table as _verdicts
+
+    return _verdicts(results, metric_for_task=metric_for_task, **kwargs)
 
 
 CURVE_KEYS = ["task", "dataset", "model", "strategy"]
-FIT_PER_MODEL = ("converged", "cells_seen", "epochs", "n_params")
 
 
-def _fit_per_model(results: pd.DataFrame) -> pd.DataFrame:
-    """``converged``, ``cells_seen``, ``epochs``, ``n_params`` per trained model (rows: model_key)."""
-    fit = results[(results["task"] == "pretraining") & results["metric"].isin(FIT_PER_MODEL)]
-    if fit.empty or "model_key" not in fit.columns:
-        return pd.DataFrame(columns=list(FIT_PER_MODEL), dtype=float)
-    wide = fit.pivot_table(index="model_key", columns="metric", values="value", aggfunc="first", dropna=False)
-    return wide.reindex(columns=list(FIT_PER_MODEL))
-
-
-def _reference_scores(results: pd.DataFrame, metric_for_task: dict[str, str]) -> tuple[dict, dict]:
-    """``{(task, dataset, model): (untrained control score, name)}`` and ``{(task, dataset): (best model-free
-    baseline score, name)}``."""
-    ctl = controls(results, metric_for_task)
-    base = baselines(results, metric_for_task)
-    best_base = {}
-    for (task, dataset), g in base.groupby(["task", "dataset"]):
-        g = g.groupby("family")["value"].mean()
-        best_base[(task, dataset)] = (float(g.max()), str(g.idxmax()).removeprefix("baseline:") + " baseline")
-    out = {}
-    for (task, dataset, model), value in ctl.set_index(["task", "dataset", "model"])["value"].items():
-        out[(task, dataset, model)] = (float(value), "its untrained control")
-    return out, best_base
-
-
-def attribution_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE, *,
-                      fits: pd.DataFrame | None = None, threshold: float = 0.95) -> pd.DataFrame:
-    """Per curve (task, dataset, model, strategy): ``attribution`` (one of
-    :data:`cellplateau.analysis.attribution.LABELS`), ``attribution_evidence`` (a sentence with the figures),
-    ``budget_policy`` and ``holds_constant`` (what the training budget keeps the same across sizes)."""
-    from cellplateau.analysis.attribution import CurveRuns, attribute_curve
-    from cellplateau.models._budget import HOLDS_CONSTANT
-
-    r = headline_rows(model_rows(results), metric_for_task)
-    if r.empty:
-        return pd.DataFrame(columns=[*CURVE_KEYS, "attribution", "attribution_evidence", "budget_policy",
-                                     "holds_constant"])
-    if "model_key" not in r.columns:             # a table without training records: nothing known about them
-        r = r.assign(model_key=[f"run{i}" for i in range(len(r))])
-    fit = _fit_per_model(results)
-    ctl, best_base = _reference_scores(results, metric_for_task)
-    means = r.groupby([*CURVE_KEYS, "fraction"], observed=True)["value"].mean()
-    best_mean = means.groupby(level=CURVE_KEYS, observed=True).max()
-    params = r["model_key"].map(fit["n_params"]).groupby(r["model"]).median()
-    family_of = r.groupby("model", observed=True)["family"].first()
-    rising = {}
-    if fits is not None and not fits.empty:
-        for row in fits.itertuples():
-            top = float(r.loc[(r["model"] == row.model) & (r["strategy"] == row.strategy), "fraction"].max())
-            rising[(row.task, row.dataset, row.model, row.strategy)] = bool(
-                row.scaling_supported and np.isfinite(row.sat_fitted) and row.sat_fitted > top)
-    rows = []
-    for key, g in r.groupby(CURVE_KEYS, observed=True):
-        task, dataset, model, strategy = key
-        f = fit.reindex(g["model_key"])
-        runs = CurveRuns.of(g["fraction"], g["value"], converged=f["converged"], cells_seen=f["cells_seen"],
-                            epochs=f["epochs"])
-        refs = [x for x in (ctl.get((task, dataset, model)), best_base.get((task, dataset))) if x is not None]
-        ref = max(refs, default=(np.nan, ""))
-        larger = [(float(best_mean[(task, dataset, m, strategy)]), m) for m in family_of.index
-                  if family_of[m] == family_of[model] and m != model and params.get(m, 0) > params.get(model, 0)
-                  and (task, dataset, m, strategy) in best_mean.index]
-        big = max(larger, default=(np.nan, ""))
-        a = attribute_curve(runs, reference=ref[0], reference_name=ref[1], larger_best=big[0], larger_name=big[1],
-                            still_rising_fit=rising.get(key, False), threshold=threshold)
-        policy = g["budget_policy"].dropna().iloc[0] if "budget_policy" in g and g["budget_policy"].notna().any() \
-            else None
-        rows.append({"task": task, "dataset": dataset, "model": model, "strategy": strategy,
-                     "attribution": a.label, "attribution_evidence": a.evidence, "budget_policy": policy,
-                     "holds_constant": HOLDS_CONSTANT.get(policy, "") if policy else ""})
-    return pd.DataFrame(rows)
-
-
-def baselines(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE) -> pd.DataFrame:
+def baselines(results: pd.DataFrame, metric_for_task: Mapping[str, str] | None = None) -> pd.DataFrame:
+    metric_for_task = _heads(results, metric_for_task)
     r = results[results["strategy"] == "baseline"]
     r = headline_rows(r, metric_for_task)
     return r[["task", "dataset", "family", "metric", "value"]].reset_index(drop=True)
@@ -173,12 +100,14 @@ def composition(results: pd.DataFrame) -> pd.DataFrame:
     return (r.groupby(["metric", "strategy", "fraction"], observed=True)["value"].mean().reset_index())
 
 
-def scaling_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE, *, n_boot: int = 1000,
-                  seed: int = 0, level: float = 0.95) -> pd.DataFrame:
-    """Per curve (task, dataset, model, strategy): power law vs constant vs log-linear by AIC, and
-    bootstrap-over-seeds intervals (``n_boot`` resamples of the replicate runs at each size) for S_inf,
-    alpha and the saturation point by three rules, as corpus fractions: reference (any run > 95 % of the
-    best), seed mean, and fitted (the fit reaches 95 % of S_inf)."""
+def scaling_table(results: pd.DataFrame, metric_for_task: Mapping[str, str] | None = None, *, n_boot: int = 1000,
+                  seed: int = 0, level: float = 0.95, threshold: float = 0.95) -> pd.DataFrame:
+    """Per curve (task, dataset, model, strategy) with three sizes or more: power law vs constant vs log-linear
+    by AICc, and bootstrap-over-seeds intervals (``n_boot`` resamples of the replicate runs at each size) for
+    S_inf, alpha and the saturation point by three rules, as corpus fractions: any seed (the reference: any run
+    reaches ``threshold`` of the best), seed mean, and fitted (the fit reaches ``threshold`` of S_inf). A
+    lower-is-better headline is fitted negated; S_inf is reported in the metric's own units."""
+    metric_for_task = _heads(results, metric_for_task)
     from cellplateau.analysis.bootstrap import percentile_interval, resample_matrix
     from cellplateau.analysis.fits import compare_scaling, fit_power_law_many, saturation_from_fit
 
@@ -189,23 +118,27 @@ def scaling_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADL
         sizes = g["n_cells"].to_numpy(float)
         if len(np.unique(sizes)) < 3:
             continue
-        scores = g["value"].to_numpy(float)
+        sign = 1.0 if higher_is_better(metric_for_task, task) else -1.0
+        scores = sign * g["value"].to_numpy(float)
         corpus = float(np.nanmax(g["n_cells"] / g["fraction"]))
         cmp = compare_scaling(sizes, scores)
         pl = cmp.power_law
         idx = resample_matrix(sizes, n_boot, seed=seed)
         boot = fit_power_law_many(sizes[idx], scores[idx])
-        draws = {"s_inf": boot["s_inf"], "alpha": boot["alpha"],
-                 "sat_fitted": saturation_from_fit(boot["s_inf"], boot["a"], boot["alpha"]) / corpus,
-                 "sat_reference": np.array([saturation_reference(sizes[i] / corpus, scores[i]) for i in idx]),
-                 "sat_seed_mean": np.array([saturation_seed_mean(sizes[i] / corpus, scores[i]) for i in idx])}
-        est = {"s_inf": pl.s_inf, "alpha": pl.alpha, "sat_fitted": pl.saturation() / corpus,
-               "sat_reference": saturation_reference(sizes / corpus, scores),
-               "sat_seed_mean": saturation_seed_mean(sizes / corpus, scores)}
+        t = threshold
+        draws = {"s_inf": sign * boot["s_inf"], "alpha": boot["alpha"],
+                 "sat_fitted": saturation_from_fit(boot["s_inf"], boot["a"], boot["alpha"], threshold=t) / corpus,
+                 "sat_any_seed": np.array([saturation_any_seed(sizes[i] / corpus, scores[i], threshold=t)
+                                           for i in idx]),
+                 "sat_seed_mean": np.array([saturation_seed_mean(sizes[i] / corpus, scores[i], threshold=t)
+                                            for i in idx])}
+        est = {"s_inf": sign * pl.s_inf, "alpha": pl.alpha, "sat_fitted": pl.saturation(threshold=t) / corpus,
+               "sat_any_seed": saturation_any_seed(sizes / corpus, scores, threshold=t),
+               "sat_seed_mean": saturation_seed_mean(sizes / corpus, scores, threshold=t)}
         seeds = int(pd.Series(sizes).value_counts().min())
         row = {"task": task, "dataset": dataset, "model": model, "strategy": strategy, "corpus_cells": corpus,
                "fit_a": pl.a, "n_runs": len(scores), "min_seeds": seeds, "low_confidence": seeds < MIN_SEEDS,
-               "best_model": cmp.best_model,
+               "higher_is_better": sign > 0, "best_model": cmp.best_model,
                "scaling_supported": cmp.scaling_supported,
                "saturating": bool(cmp.best_model == "power_law" and not pl.at_bound and pl.a > 0),
                "delta_aic_vs_constant": cmp.aic["constant"] - min(cmp.aic["power_law"], cmp.aic["loglinear"]),
@@ -213,19 +146,19 @@ def scaling_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADL
                "delta_bic_vs_constant": cmp.bic["constant"] - min(cmp.bic["power_law"], cmp.bic["loglinear"])}
         for k, v in est.items():
             lo, hi = percentile_interval(draws[k], level=level)
+            if k == "s_inf" and sign < 0:
+                lo, hi = hi, lo
             row[k], row[f"{k}_lo"], row[f"{k}_hi"] = v, lo, hi
         rows.append(row)
-    out = pd.DataFrame(rows)
-    if out.empty:
-        return out
-    return out.merge(attribution_table(results, metric_for_task, fits=out), on=CURVE_KEYS, how="left")
+    return pd.DataFrame(rows)
 
 
-def strategy_vs_random(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE, *, n_boot: int = 1000,
+def strategy_vs_random(results: pd.DataFrame, metric_for_task: Mapping[str, str] | None = None, *, n_boot: int = 1000,
                        seed: int = 0, level: float = 0.95) -> pd.DataFrame:
     """Does a diversity-aware strategy beat random at the same size? Mean difference (strategy - random)
     per (task, dataset, model, fraction < 1) with a bootstrap interval over seeds (runs resampled within
     each arm), plus the mean Vendi score and inverse Simpson of both arms' subsets."""
+    metric_for_task = _heads(results, metric_for_task)
     from cellplateau.analysis.bootstrap import percentile_interval
 
     r = model_rows(results)
@@ -245,6 +178,7 @@ def strategy_vs_random(results: pd.DataFrame, metric_for_task: dict[str, str] = 
                               for _ in range(n_boot)])
             lo, hi = percentile_interval(draws, level=level)
             row = {"task": task, "dataset": dataset, "model": model, "fraction": frac, "strategy": strategy,
+                   "higher_is_better": higher_is_better(metric_for_task, task),
                    "difference": float(v.mean() - base.mean()), "difference_lo": lo, "difference_hi": hi,
                    "n_runs": len(v), "low_confidence": bool(min(len(v), len(base)) < MIN_SEEDS)}
             for metric in ("vendi_rbf", "inverse_simpson"):
@@ -256,7 +190,8 @@ def strategy_vs_random(results: pd.DataFrame, metric_for_task: dict[str, str] = 
 
 
 def pareto_front(cost: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """Boolean mask of the points no other point beats on both lower cost and higher score."""
+    """Boolean mask of the points no other point beats on both lower cost and higher score (orient a
+    lower-is-better score first)."""
     cost, score = np.asarray(cost, float), np.asarray(score, float)
     order = np.lexsort((-score, cost))
     mask = np.zeros(len(cost), bool)
@@ -268,27 +203,31 @@ def pareto_front(cost: np.ndarray, score: np.ndarray) -> np.ndarray:
     return mask
 
 
-def compute_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE, *,
+def compute_table(results: pd.DataFrame, metric_for_task: Mapping[str, str] | None = None, *,
                   curves_table: pd.DataFrame | None = None) -> pd.DataFrame:
     """Mean headline score against median training FLOPs per (task, dataset, model, strategy, fraction),
     with the Pareto frontier per (task, dataset). ``curves_table``: :func:`curves` if already computed."""
+    metric_for_task = _heads(results, metric_for_task)
     r = with_model(results)
     fit = r[(r["task"] == "pretraining") & (r["metric"] == "flops") & (r["strategy"] != "control")]
     flops = fit.groupby(["model", "strategy", "fraction"], observed=True)["value"].median().rename("flops")
     c = curves(results, metric_for_task) if curves_table is None else curves_table
     c = c.join(flops, on=["model", "strategy", "fraction"])
+    c["higher_is_better"] = [higher_is_better(metric_for_task, t) for t in c["task"]]
     c["pareto"] = False
     for _, g in c.groupby(["task", "dataset"]):
         ok = g["flops"].notna()
-        c.loc[g.index[ok], "pareto"] = pareto_front(g.loc[ok, "flops"], g.loc[ok, "mean"])
+        c.loc[g.index[ok], "pareto"] = pareto_front(g.loc[ok, "flops"], oriented(
+            g.loc[ok, "mean"], higher_is_better=bool(g["higher_is_better"].iloc[0])))
     return c
 
 
-def joint_table(results: pd.DataFrame, metric_for_task: dict[str, str] = HEADLINE) -> pd.DataFrame:
+def joint_table(results: pd.DataFrame, metric_for_task: Mapping[str, str] | None = None) -> pd.DataFrame:
     """Where a family was run at several sizes: the joint fit S(N, P) per (task, dataset, family, strategy) over
     the cells each model actually saw in training (``cells_seen``: steps x batch; a fixed step budget sees the
     same cells at every subset size), and the best (P, cells seen) for three compute budgets spanning the FLOPs
     the study spent (C = 6 P x cells seen), never beyond the most cells any run saw."""
+    metric_for_task = _heads(results, metric_for_task)
     from cellplateau.analysis.joint import best_allocation, fit_joint
 
     r = with_model(results)

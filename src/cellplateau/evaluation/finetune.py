@@ -208,4 +208,4 @@ def baselines(ds: EvalDataset, config: FineTuneConfig, seed: int) -> dict[str, d
 
 
 TASK = Task("finetune_classification", FineTuneConfig, evaluate, baselines, requires=("labels",),
-            headline="micro_f1")
+            headline="micro_f1", ceiling_baselines=("l1_logistic_hvg",))

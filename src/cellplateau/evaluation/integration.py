@@ -147,4 +147,4 @@ def baselines(ds: EvalDataset, config: IntegrationConfig, seed: int) -> dict[str
 
 
 TASK = Task("batch_integration", IntegrationConfig, evaluate, baselines, requires=("labels", "batches"),
-            headline="avg_bio")
+            headline="avg_bio", ceiling_baselines=("dataset_pca", "hvg_expression"))

@@ -108,4 +108,5 @@ def baselines(ds: EvalDataset, config: KNNConfig, seed: int) -> dict[str, dict[s
     return out
 
 
-TASK = Task("knn_classification", KNNConfig, evaluate, baselines, requires=("labels",), headline="micro_f1")
+TASK = Task("knn_classification", KNNConfig, evaluate, baselines, requires=("labels",), headline="micro_f1",
+            ceiling_baselines=("dataset_pca", "hvg_expression"))

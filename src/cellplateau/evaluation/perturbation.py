@@ -20,7 +20,10 @@ predicted vs observed perturbed mean (``mse``, ``mse_top_de``), and the share of
 direction is right (``direction_top_de``). Baselines: ``no_change`` (the control mean: its change is
 zero, so its correlations are undefined and its directions all wrong) and ``train_mean_change`` (the
 mean change of the perturbation across the training contexts; combinations never seen together get
-the sum of their single-target changes). Neither sees a perturbed cell of ``h``.
+the sum of their single-target changes). Neither sees a perturbed cell of ``h``: they are the floor of the
+value verdict. Its ceiling, ``split_half_replicate``, is not a predictor but the measurement's own
+reproducibility: each perturbation's held-out cells split into two seeded halves, one half's mean change scored
+against the other's (what a perfect model could reach given the cells' noise).
 """
 
 from __future__ import annotations
@@ -343,15 +346,41 @@ def mean_change_prediction(ds: EvalDataset, split: HeldOutSplit, genes: np.ndarr
     return out
 
 
+def split_half_replicate(ds: EvalDataset, split: HeldOutSplit, genes: np.ndarray, ctrl: np.ndarray, n_top: int, *,
+                         seed: int) -> list[dict[str, float]]:
+    """Each perturbation of the held-out context scored as one seeded half of its cells predicting the other
+    half's mean (perturbations with fewer than 2 cells are left out)."""
+    from cellplateau.corpus.features import log1p_cp10k
+
+    rng = np.random.default_rng(derive_seed(seed, "split_half", split.context))
+    out = []
+    for p, rows in split.perturbed.items():
+        rows = np.asarray(rows)
+        if len(rows) < 2:
+            continue
+        order = rng.permutation(len(rows))
+        a, b = np.sort(rows[order[: len(rows) // 2]]), np.sort(rows[order[len(rows) // 2:]])
+        half = [log1p_cp10k(ds.own_counts[r], genes=genes, dense=True).mean(0).astype(np.float64) for r in (a, b)]
+        out.append(response_metrics(half[0], half[1], ctrl, n_top))
+    return out
+
+
 def baselines(ds: EvalDataset, config: PerturbationConfig, seed: int) -> dict[str, dict[str, float]]:
-    no_change, mean_change = [], []
+    no_change, mean_change, halves = [], [], []
     for split in _splits(ds, config):
         genes = target_genes(ds, split, config.n_genes)
         ctrl, obs = _observed(ds, split, genes)
         no_change.append(_score({p: ctrl for p in obs}, ctrl, obs, config.n_top_de))
         mean_change.append(_score(mean_change_prediction(ds, split, genes, config, ctrl), ctrl, obs, config.n_top_de))
-    return {"no_change": _average(no_change), "train_mean_change": _average(mean_change)}
+        replicate = split_half_replicate(ds, split, genes, ctrl, config.n_top_de, seed=seed)
+        if replicate:
+            halves.append(replicate)
+    out = {"no_change": _average(no_change), "train_mean_change": _average(mean_change)}
+    if halves:
+        out["split_half_replicate"] = _average(halves)
+    return out
 
 
 TASK = Task("perturbation_response", PerturbationConfig, evaluate, baselines,
-            requires=("perturbations", "contexts"), headline="pearson_delta")
+            requires=("perturbations", "contexts"), headline="pearson_delta", lower_is_better=("mse", "mse_top_de"),
+            replicate_baselines=("split_half_replicate",), floor_baselines=("no_change", "train_mean_change"))

@@ -43,8 +43,8 @@ def scaling_curves(curves: pd.DataFrame, baselines: pd.DataFrame, *, task: str, 
     """Score vs fraction per strategy (mean +- SE over seeds), one panel per model, log x axis.
 
     Baselines and each model's untrained control are horizontal lines. With ``attribution``
-    (:func:`cellplateau.analysis.summary.attribution_table`) every curve's legend entry names its plateau's
-    attribution and every panel what the model's training budget held constant."""
+    (:func:`cellplateau.analysis.verdicts.verdict_table`) every curve's legend entry names its scaling verdict
+    and every panel what the model's training budget held constant."""
     plt = _plt()
     c = curves[(curves["task"] == task) & (curves["dataset"] == dataset)]
     families = sorted(c["model"].unique())
@@ -59,7 +59,7 @@ def scaling_curves(curves: pd.DataFrame, baselines: pd.DataFrame, *, task: str, 
             g = g.sort_values("fraction")
             col = _color(strategy, i)
             label = strategy if att is None or strategy not in att.index else \
-                f"{strategy}: {att.loc[strategy, 'attribution']}"
+                f"{strategy}: {att.loc[strategy, 'scaling_verdict']}"
             ax.plot(g["fraction"], g["mean"], marker="o", color=col, label=label)
             se = g["se"].fillna(0).to_numpy()
             ax.fill_between(g["fraction"], g["mean"] - se, g["mean"] + se, color=col, alpha=0.2)
@@ -100,17 +100,19 @@ def text_color(rgba) -> str:
     return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.179 else "white"
 
 
-def saturation_heatmap(sat: pd.DataFrame, *, rule: str = "saturation_reference"):
-    """Heatmap of saturation fractions: rows (model, task, dataset), columns strategies."""
+def saturation_heatmap(sat: pd.DataFrame, *, rule: str = "sat_any_seed"):
+    """Heatmap of saturation fractions (column ``rule`` of the verdict table): rows (model, task, dataset),
+    columns strategies; a cell whose scaling verdict is not data-limited carries it."""
     plt = _plt()
     piv = sat.pivot_table(index=["model", "task", "dataset"], columns="strategy", values=rule, aggfunc="first")
     fig, ax = plt.subplots(figsize=(1.9 * max(len(piv.columns), 1) + 3, 0.45 * max(len(piv), 1) + 1.6))
     data = piv.to_numpy(float)
+    data = np.where(data > 1, np.inf, data)          # beyond the corpus (fitted rule): drawn blank, not as 100 %
     im = ax.imshow(np.log10(np.where(np.isfinite(data), data, np.nan)), cmap="viridis_r", aspect="auto",
                    vmin=-2, vmax=0)
-    att = (sat.pivot_table(index=["model", "task", "dataset"], columns="strategy", values="attribution",
+    att = (sat.pivot_table(index=["model", "task", "dataset"], columns="strategy", values="scaling_verdict",
                            aggfunc="first").reindex(index=piv.index, columns=piv.columns)
-           if "attribution" in sat.columns else None)
+           if "scaling_verdict" in sat.columns else None)
     low = (sat.assign(lc=sat["low_confidence"].astype(float))
            .pivot_table(index=["model", "task", "dataset"], columns="strategy", values="lc", aggfunc="max")
            .reindex(index=piv.index, columns=piv.columns).fillna(0) > 0
@@ -129,8 +131,9 @@ def saturation_heatmap(sat: pd.DataFrame, *, rule: str = "saturation_reference")
     ax.set_yticks(range(len(piv)), [" / ".join(map(str, ix)) for ix in piv.index], fontsize=8)
     cbar = fig.colorbar(im, ax=ax)
     cbar.set_label("log10 saturation fraction")
-    ax.set_title(f"learning saturation point ({rule.removeprefix('saturation_').replace('_', '-')} rule)"
-                 + ("\n! = not a data plateau (its attribution)" if att is not None else "")
+    name = rule.removeprefix("saturation_").removeprefix("sat_").replace("_", "-")
+    ax.set_title(f"learning saturation point ({name} rule)"
+                 + ("\n! = not a data plateau (its scaling verdict)" if att is not None else "")
                  + ("; low confidence = fewer than 3 seeds per size" if low is not None and low.to_numpy().any()
                     else ""), fontsize=10)
     fig.tight_layout()

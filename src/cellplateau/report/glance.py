@@ -11,8 +11,9 @@ import numpy as np
 import pandas as pd
 
 NAMES = ("saturation", "diversity", "cheapest")
-HEADERS = ("task / dataset", "model", "saturates at (random, 95 % CI)", "why it plateaus",
-           "diversity vs random at the smallest size (95 % CI)", "cheapest within 1 % of the best")
+HEADERS = ("task / dataset", "model", "saturates at (random, 95 % CI)",
+           "does more data help? (vs its untrained control)", "worth using? (vs in-dataset baselines)", "diversity vs random at the smallest size (95 % CI)",
+           "cheapest within 1 % of the best")
 VERDICT_STYLE = {"better": ("#1a7f37", "green"), "worse": ("#b42318", "red"), "no clear difference": ("#555", "")}
 
 
@@ -32,23 +33,44 @@ def _missing(v) -> bool:
     return v is None or (isinstance(v, float) and not np.isfinite(v)) or (isinstance(v, str) and not v.strip())
 
 
+def _num(v) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
 def saturation_text(r) -> str:
     ref = "" if r["strategy"] == "random" else f" ({r['strategy']})"
-    if not np.isfinite(r["sat"]):
+    sat, lo, hi = _num(r["sat"]), _num(r.get("sat_lo")), _num(r.get("sat_hi"))
+    if np.isinf(sat):
+        return f"beyond the corpus{ref}"
+    if not np.isfinite(sat):
         return "–"
-    ci = f" [{_pct(r['sat_lo'])}, {_pct(r['sat_hi'])}]" if np.isfinite(r["sat_lo"]) and np.isfinite(r["sat_hi"]) else ""
-    return f"{_pct(r['sat'])}{ci}{ref}"
+    ci = f" [{_pct(lo)}, {_pct(hi)}]" if np.isfinite(lo) and np.isfinite(hi) else ""
+    rule = "" if _missing(r.get("saturation_rule")) else f" ({r['saturation_rule']})"
+    return f"{_pct(sat)}{ci}{rule}{ref}"
 
 
 def attribution_text(r) -> tuple[str, str]:
-    """``(label, evidence)``; "not assessed" when the analysis gave no attribution."""
-    if _missing(r.get("attribution")):
+    """``(scaling verdict, evidence)``; "not assessed" when the analysis gave none."""
+    if _missing(r.get("scaling_verdict")):
         return "not assessed", ""
-    label = str(r["attribution"])
+    label = str(r["scaling_verdict"])
     if _flag(r.get("low_confidence")):
         label += " (low confidence)"
-    ev = r.get("attribution_evidence")
+    if r.get("convergence") == "unknown":
+        label += " (convergence unknown)"
+    ev = r.get("scaling_evidence")
     return label, "" if _missing(ev) else str(ev)
+
+
+def value_text(r) -> tuple[str, str]:
+    """``(value verdict, evidence)``."""
+    if _missing(r.get("value_verdict")):
+        return "not assessed", ""
+    ev = r.get("value_evidence")
+    return str(r["value_verdict"]), "" if _missing(ev) else str(ev)
 
 
 def cheapest_text(c) -> str:
@@ -57,13 +79,17 @@ def cheapest_text(c) -> str:
             and c["fraction"] == c["best_fraction"])
     best = "it is the best" if same else (f"best {c['best_score']:.3f}: {c['best_model']}, {c['best_strategy']} @ "
                                            f"{_pct(c['best_fraction'])}{share}")
-    return f"{c['model']}, {c['strategy']} @ {_pct(c['fraction'])}: {c['score']:.3f} ({best})"
+    text = f"{c['model']}, {c['strategy']} @ {_pct(c['fraction'])}: {c['score']:.3f} ({best})"
+    if not _missing(c.get("baseline_beats_all")):
+        text += (f"; but the {c['baseline_beats_all']} baseline ({_num(c['baseline_score']):.3f}) beats every "
+                 "pretrained model")
+    return text
 
 
 def cells(tables: dict[str, pd.DataFrame]) -> list[dict]:
     """One dict per (task, dataset, model) row: ``group`` (task / dataset), ``first`` (first row of its group),
-    ``model``, ``saturation``, ``attribution``, ``evidence``, ``diversity`` (list of (text, verdict)),
-    ``cheapest``."""
+    ``model``, ``saturation``, ``attribution`` (the scaling verdict), ``evidence``, ``value``,
+    ``value_evidence``, ``diversity`` (list of (text, verdict)), ``cheapest``."""
     sat, div, cheap = (tables[n] for n in NAMES)
     cheap_by = {(r["task"], r["dataset"]): cheapest_text(r) for _, r in cheap.iterrows()}
     div_by: dict[tuple, list] = {}
@@ -75,8 +101,10 @@ def cells(tables: dict[str, pd.DataFrame]) -> list[dict]:
     for _, r in sat.sort_values(["task", "dataset", "model"]).iterrows():
         group = (r["task"], r["dataset"])
         label, evidence = attribution_text(r)
+        value, value_ev = value_text(r)
         out.append({"group": f"{r['task']} / {r['dataset']}", "first": group not in seen, "model": r["model"],
                     "saturation": saturation_text(r), "attribution": label, "evidence": evidence,
+                    "value": value, "value_evidence": value_ev,
                     "diversity": div_by.get((*group, r["model"]), []), "cheapest": cheap_by.get(group, "–")})
         seen.add(group)
     return out
@@ -101,6 +129,8 @@ def to_html(tables: dict[str, pd.DataFrame]) -> str:
         title = f" title='{e(c['evidence'])}'" if c["evidence"] else ""
         evidence = f"<div class='evidence'>{e(c['evidence'])}</div>" if c["evidence"] else ""
         tds.append(f"<td{title}>{e(c['attribution'])}{evidence}</td>")
+        vev = f"<div class='evidence'>{e(c['value_evidence'])}</div>" if c["value_evidence"] else ""
+        tds.append(f"<td>{e(c['value'])}{vev}</td>")
         div = "<br>".join(f"<span style='color:{VERDICT_STYLE[v][0]}'>{e(t)}</span>" for t, v in c["diversity"])
         tds.append(f"<td>{div or '–'}</td>")
         if c["first"]:
@@ -123,8 +153,9 @@ def to_rich(tables: dict[str, pd.DataFrame], *, title: str = "the answer at a gl
         for i, (text, verdict) in enumerate(c["diversity"]):
             div.append(("\n" if i else "") + text, style=VERDICT_STYLE[verdict][1])
         why = c["attribution"] + (f"\n{c['evidence']}" if c["evidence"] else "")
-        t.add_row(c["group"] if c["first"] else "", c["model"], c["saturation"], why, div if c["diversity"] else "–",
-                  c["cheapest"] if c["first"] else "")
+        value = c["value"] + (f"\n{c['value_evidence']}" if c["value_evidence"] else "")
+        t.add_row(c["group"] if c["first"] else "", c["model"], c["saturation"], why, value,
+                  div if c["diversity"] else "–", c["cheapest"] if c["first"] else "")
     return t
 
 

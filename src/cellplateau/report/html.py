@@ -91,45 +91,62 @@ def _ci(est: float, lo: float, hi: float, pct: bool) -> str:
 
 def interval_table(fits: pd.DataFrame) -> pd.DataFrame:
     out = fits[["model", "strategy", "task", "dataset", "best_model", "scaling_supported", "saturating"]].copy()
-    for k, pct in (("s_inf", False), ("alpha", False), ("sat_reference", True), ("sat_seed_mean", True),
-                   ("sat_fitted", True)):
+    for k, pct in (("s_inf", False), ("alpha", False)):
         out[k] = [_ci(e, lo, hi, pct) for e, lo, hi in zip(fits[k], fits[f"{k}_lo"], fits[f"{k}_hi"])]
-    for col in ("min_seeds", "low_confidence", "attribution", "holds_constant", "attribution_evidence"):
+    for col in ("min_seeds", "low_confidence"):
         if col in fits.columns:
             out[col] = fits[col].to_numpy()
+    return out
+
+
+def rules_table(verdicts: pd.DataFrame) -> pd.DataFrame:
+    """Every curve's saturation point under all three rules side by side (95 % intervals), the rule the study
+    uses, both verdicts and their evidence."""
+    out = verdicts[["task", "dataset", "model", "strategy", "metric"]].copy()
+    for rule in ("seed_mean", "any_seed", "fitted"):
+        k = f"sat_{rule}"
+        out[rule.replace("_", "-")] = [_ci(e, lo, hi, True) for e, lo, hi in
+                                       zip(verdicts[k], verdicts[f"{k}_lo"], verdicts[f"{k}_hi"])]
+    for col in ("saturation_rule", "scaling_verdict", "convergence", "min_seeds", "value_verdict",
+                "anchored_best", "anchored_resolution", "budget_policy", "holds_constant", "scaling_evidence",
+                "value_evidence"):
+        out[col] = verdicts[col].to_numpy()
     return out
 
 
 def _warning(r) -> str:
     """`` (compute-limited: evidence)`` after a saturation point that is not a data plateau; low confidence too."""
     out = ""
-    att = getattr(r, "attribution", None)
+    att = getattr(r, "scaling_verdict", None)
     if isinstance(att, str) and att != "data-limited":
-        out += f" (<b>{html.escape(att)}</b>: {html.escape(str(r.attribution_evidence))})"
+        out += f" (<b>{html.escape(att)}</b>: {html.escape(str(r.scaling_evidence))})"
     if getattr(r, "low_confidence", False):
         out += " (low confidence: fewer than 3 seeds per size)"
     return out
 
 
-def overview(fits: pd.DataFrame, vs_random: pd.DataFrame) -> list[str]:
+def overview(fits: pd.DataFrame, vs_random: pd.DataFrame, verdicts: pd.DataFrame, rule_text: str) -> list[str]:
     """Sentences answering: where does it saturate, how sure are we, does scaling hold, does diversity beat size."""
     out = []
-    for (model, task, dataset), g in fits.groupby(["model", "task", "dataset"]):
-        sat = "; ".join(f"{r.strategy} {_ci(r.sat_seed_mean, r.sat_seed_mean_lo, r.sat_seed_mean_hi, True)}"
+    fit_by = {k: g for k, g in fits.groupby(["model", "task", "dataset"])} if not fits.empty else {}
+    for (model, task, dataset), g in verdicts.groupby(["model", "task", "dataset"]):
+        sat = "; ".join(f"{r.strategy} {_ci(r.saturation, r.saturation_lo, r.saturation_hi, True)}"
                         + _warning(r) for r in g.itertuples())
-        sup = g[g["scaling_supported"]]["strategy"].tolist()
-        sat_fit = g[g["saturating"]]["strategy"].tolist()
+        f = fit_by.get((model, task, dataset), pd.DataFrame(columns=["strategy", "scaling_supported", "saturating"]))
+        sup = f[f["scaling_supported"].astype(bool)]["strategy"].tolist()
+        sat_fit = f[f["saturating"].astype(bool)]["strategy"].tolist()
         scaling = ("no strategy scales beyond a constant (AIC)" if not sup else
                    f"data scaling is supported for {', '.join(sup)}"
                    + (f", saturating (power law preferred) for {', '.join(sat_fit)}" if sat_fit else
                       ", with no saturation resolved within the sizes studied"))
-        out.append(f"<b>{html.escape(model)}</b>, {html.escape(task)} on {html.escape(dataset)}: performance "
-                   f"reaches 95 % of its best (seed-mean rule, 95 % bootstrap interval) at {sat}; {scaling}.")
+        out.append(f"<b>{html.escape(model)}</b>, {html.escape(task)} on {html.escape(dataset)}: saturation "
+                   f"({html.escape(rule_text)}; 95 % bootstrap interval) at {sat}; {scaling}.")
     if not vs_random.empty:
         smallest = vs_random[vs_random["fraction"] == vs_random["fraction"].min()]
         for (model, strategy), g in smallest.groupby(["model", "strategy"]):
-            wins = int((g["difference_lo"] > 0).sum())
-            losses = int((g["difference_hi"] < 0).sum())
+            up = g["higher_is_better"].astype(bool) if "higher_is_better" in g.columns else True
+            wins = int(np.where(up, g["difference_lo"] > 0, g["difference_hi"] < 0).sum())
+            losses = int(np.where(up, g["difference_hi"] < 0, g["difference_lo"] > 0).sum())
             diffs = ", ".join(f"{r.dataset} {r.difference:+.3f} [{r.difference_lo:+.3f}, {r.difference_hi:+.3f}]"
                               for r in g.itertuples())
             out.append(f"At {_pct(float(g['fraction'].iloc[0]))} of the corpus, <b>{html.escape(strategy)}</b> vs "
@@ -138,49 +155,69 @@ def overview(fits: pd.DataFrame, vs_random: pd.DataFrame) -> list[str]:
     return out
 
 
-def glance_section(tables: dict[str, pd.DataFrame]) -> str:
-    """The report's first screen: where each model saturates and why, whether diversity helps at the smallest
-    size, and the cheapest configuration within 1 % of the best."""
+def glance_section(tables: dict[str, pd.DataFrame], rule_text: str = "") -> str:
+    """The report's first screen: per model, whether more data helps and where it stops, whether the model is
+    worth using against the in-dataset baselines, whether diversity helps at the smallest size, and the cheapest
+    configuration within 1 % of the best."""
     body = glance_view.to_html(tables)
     if not body:
         return ""
-    return ("<h2>The answer at a glance</h2><p class='note'>Per task, dataset and model: the subset size at which "
-            "the random-subset curve reaches 95 % of its best (seed-mean rule; 95 % bootstrap interval over seeds), "
-            "why it plateaus (data-, compute- or capacity-limited, when the analysis could tell), each "
+    return ("<h2>The answer at a glance</h2><p class='note'>Two questions per task, dataset and model, kept apart. "
+            "<b>Does more pretraining data help, and where does it stop?</b> The random-subset curve's saturation "
+            f"point ({html.escape(rule_text)}; 95 % bootstrap interval over seeds) and its scaling verdict, judged "
+            "against the family's own untrained control and seed noise, never against baselines: data-limited, "
+            "still rising, compute-limited (not converged, or cells seen flat), capacity-limited (a larger size "
+            "lifts the plateau) or no pretraining effect. <b>Is the model worth using?</b> Its best size against "
+            "the strongest in-dataset baseline (a PCA, HVG space or logistic regression fitted on the evaluation "
+            "data; perturbation: a split-half replicate), anchored 0 at the floor (untrained control; perturbation: "
+            "the no-change / mean-change predictor) and 1 at that ceiling, ± its spread over seeds. Then each "
             "diversity-aware strategy minus random at the smallest size (headline metric; green: better, red: "
             "worse, the interval excluding 0), and the configuration with the fewest training FLOPs whose mean "
             "score is within 1 % of the best (it lies on the compute frontier).</p>" + body)
 
 
 def render(results: pd.DataFrame, *, title: str, folder: Path | None = None, n_boot: int = 1000,
-           progress: bool = False, adaptive: dict | None = None) -> str:
+           progress: bool = False, adaptive: dict | None = None, analysis=None) -> str:
+    """The report's HTML from a results table alone; ``analysis``: an
+    :class:`~cellplateau.analysis.settings.AnalysisSpec` (the saturation rule, threshold, headline metrics)."""
     from cellplateau._progress import progress as progress_bar
 
     with progress_bar("report", total=None, unit="steps", enabled=progress) as bar:
-        return _render(results, title=title, folder=folder, n_boot=n_boot, bar=bar, adaptive=adaptive)
+        return _render(results, title=title, folder=folder, n_boot=n_boot, bar=bar, adaptive=adaptive,
+                       analysis=analysis)
 
 
 def _render(results: pd.DataFrame, *, title: str, folder: Path | None, n_boot: int, bar,
-            adaptive: dict | None = None) -> str:
+            adaptive: dict | None = None, analysis=None) -> str:
+    from cellplateau.analysis.headline import headlines
+    from cellplateau.analysis.settings import AnalysisSpec
+    from cellplateau.analysis.verdicts import value_table, verdict_table
+
+    analysis = analysis or AnalysisSpec()
+    heads = headlines(results, analysis.headline)
     w = _Writer(folder, bar)
     bar.update(note="tables")
-    curves = summary.curves(results)
+    curves = summary.curves(results, heads)
     n_groups = curves.groupby(["task", "dataset"]).ngroups
     from cellplateau.analysis.depth import has_depth_axis
 
     per_group = 2 + (2 if has_depth_axis(results) else 0)     # curves + metrics; depth heatmap + depth law
     bar.update(total=6 + per_group * n_groups + 5)            # tables, then about one step per figure
-    base = summary.baselines(results)
+    base = summary.baselines(results, heads)
     comp = summary.composition(results)
-    ctl = summary.controls(results)
+    ctl = summary.controls(results, heads)
     bar.advance(note="scaling fits (bootstrap)")
-    fits = summary.scaling_table(results, n_boot=n_boot)
-    sat = summary.saturation_table(results, fits=fits)
+    fits = summary.scaling_table(results, heads, n_boot=n_boot, threshold=analysis.threshold)
+    sat = verdict_table(results, analysis=analysis, metric_for_task=heads, fits=fits, n_boot=n_boot)
+    values = value_table(results, analysis=analysis, metric_for_task=heads)
     bar.advance(note="strategies vs random (bootstrap)")
-    vs_random = summary.strategy_vs_random(results, n_boot=n_boot)
+    vs_random = summary.strategy_vs_random(results, heads, n_boot=n_boot)
     bar.advance(note="compute")
-    compute = summary.compute_table(results, curves_table=curves)
-    at_a_glance = glance.glance_tables(fits, vs_random, compute, sat)
+    compute = summary.compute_table(results, heads, curves_table=curves)
+    usable = (sat.dropna(subset=["best_baseline_score"]).drop_duplicates(["task", "dataset"])
+              .rename(columns={"best_baseline": "name", "best_baseline_score": "score"})
+              [["task", "dataset", "name", "score"]] if not sat.empty else None)
+    at_a_glance = glance.glance_tables(sat, vs_random, compute, usable)
     if folder is not None:
         for name, table in at_a_glance.items():
             atomic_write_text(folder / "tables" / f"glance_{name}.csv", table.to_csv(index=False))
@@ -189,37 +226,46 @@ def _render(results: pd.DataFrame, *, title: str, folder: Path | None, n_boot: i
     div = div.groupby(["metric", "strategy", "fraction"], observed=True)["value"].mean().reset_index()
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
              f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>",
-             glance_section(at_a_glance),
+             glance_section(at_a_glance, analysis.rule_text()),
              f"<p class='note'>Built {time.strftime('%Y-%m-%d %H:%M')} from {len(results)} result records. Curves: "
              "mean over seeds ± 1 standard error, dashed lines the fitted power law; horizontal lines: model-free "
              "baselines on the same split and each model's untrained control. Intervals: 95 % bootstrap over seeds "
              f"({n_boot} resamples).</p>"]
-    if not fits.empty:
-        parts.append("<details class='more'><summary>Overview in sentences</summary><ul class='overview'>"
-                     + "".join(f"<li>{s}</li>" for s in overview(fits, vs_random)) + "</ul></details>")
     if not sat.empty:
-        parts.append("<h2>Learning saturation points</h2>")
-        parts.append(w.img(figures.saturation_heatmap(sat, rule="saturation_reference"), "saturation_reference"))
-        parts.append(w.img(figures.saturation_heatmap(sat, rule="saturation_seed_mean"), "saturation_seed_mean"))
-        if not fits.empty:
-            fitted = fits.assign(saturation_fitted=fits["sat_fitted"].where(fits["sat_fitted"] <= 1))
-            parts.append(w.img(figures.saturation_heatmap(fitted, rule="saturation_fitted"), "saturation_fitted"))
+        parts.append("<details class='more'><summary>Overview in sentences</summary><ul class='overview'>"
+                     + "".join(f"<li>{s}</li>" for s in overview(fits, vs_random, sat, analysis.rule_text()))
+                     + "</ul></details>")
+        parts.append(f"<h2>Learning saturation points</h2><p class='note'>This report's saturation point: "
+                     f"<b>{html.escape(analysis.saturation_rule)}</b> ({html.escape(analysis.rule_text())}; "
+                     "<code>analysis.saturation_rule</code> in the spec). The table gives all three rules side by "
+                     "side: seed-mean, any-seed (the reference study's notebook: any single seed reaches the bar) "
+                     "and fitted (the robust power law reaches the bar of its asymptote; needs 3 sizes), each with "
+                     "its 95 % bootstrap interval over seeds, and both verdicts with their evidence.</p>")
+        parts.append(w.table(rules_table(sat), "saturation_rules"))
+        for rule in ("seed_mean", "any_seed", "fitted"):
+            if sat[f"sat_{rule}"].notna().any():
+                parts.append(w.img(figures.saturation_heatmap(sat, rule=f"sat_{rule}"), f"saturation_{rule}"))
+        parts.append("<h3>Is the model worth using? Anchored score per size</h3><p class='note'>(score − floor) / "
+                     "(ceiling − floor): 0 = the floor (untrained control; perturbation: the no-change / "
+                     "mean-change predictor), 1 = the strongest in-dataset baseline (perturbation: a split-half "
+                     "replicate of the observed response); anchored_sd = its spread across seeds (the resolution); "
+                     "margins: the seed mean minus each baseline, positive = the model is better.</p>")
+        parts.append(w.table(values, "value_per_size"))
     if not fits.empty:
-        parts.append("<h2>Scaling fits and saturation with intervals</h2><p class='note'>Robust (Huber) fit of "
-                     "S(N) = S_inf − A·N<sup>−α</sup> in pretraining cells, compared by AIC with a constant "
-                     "(no scaling) and a log-linear model. Saturation as corpus fractions by the reference rule "
-                     "(any run &gt; 95 % of the best), the seed-mean rule and the fitted rule "
-                     "(the fit reaches 95 % of S_inf).</p>")
+        parts.append("<h2>Scaling fits</h2><p class='note'>Robust (Huber) fit of "
+                     "S(N) = S_inf − A·N<sup>−α</sup> in pretraining cells, compared by AICc with a constant "
+                     "(no scaling) and a log-linear model (a lower-is-better metric is fitted negated).</p>")
         parts.append(w.table(interval_table(fits), "scaling_fits"))
     for (task, dataset), _ in curves.groupby(["task", "dataset"]):
         parts.append(f"<h2>{html.escape(task)} — {html.escape(dataset)}</h2>")
         parts.append(w.img(figures.scaling_curves(curves, base, task=task, dataset=dataset, controls=ctl, fits=fits,
-                                                  attribution=sat if "attribution" in sat.columns else None),
+                                                  attribution=sat if not sat.empty else None),
                            f"curves_{task}_{dataset}"))
-        if "attribution" in sat.columns:
+        if not sat.empty:
             att = sat[(sat["task"] == task) & (sat["dataset"] == dataset)]
-            parts.append(w.table(att[["model", "strategy", "attribution", "holds_constant", "attribution_evidence"]],
-                                 f"attribution_{task}_{dataset}"))
+            parts.append(w.table(att[["model", "strategy", "scaling_verdict", "convergence", "value_verdict",
+                                      "holds_constant", "scaling_evidence", "value_evidence"]],
+                                 f"verdicts_{task}_{dataset}"))
         wide = curves[(curves["task"] == task) & (curves["dataset"] == dataset)].pivot_table(
             index=["model", "fraction"], columns="strategy", values="mean").reset_index()
         c = ctl[(ctl["task"] == task) & (ctl["dataset"] == dataset)]
@@ -358,13 +404,13 @@ def adaptive_section(w: _Writer, record: dict | None) -> list[str]:
 
 
 def _write_folder(folder: Path, results: pd.DataFrame, title: str, *, keep: str = "", progress: bool = False,
-                  adaptive: dict | None = None) -> str:
+                  adaptive: dict | None = None, analysis=None) -> str:
     """Render into a temporary folder beside ``folder`` and rename it into place, so a full disk or a kill
     mid-way leaves the previous report (or none), never half of one. Subfolders named ``keep*`` of the
     previous report (the comparisons) are carried over."""
     with atomic_dir(folder) as tmp:
         atomic_write_text(tmp / "report.html", render(results, title=title, folder=tmp, progress=progress,
-                                                       adaptive=adaptive))
+                                                       adaptive=adaptive, analysis=analysis))
         if keep and folder.is_dir():
             for old in folder.glob(f"{keep}*"):
                 if old.is_dir() and not (tmp / old.name).exists():
@@ -381,7 +427,7 @@ def write_report(ctx, results: pd.DataFrame, *, progress: bool = False) -> str:
 
         record = json.loads((ctx.layout.root / "adaptive.json").read_text())
     return _write_folder(ctx.layout.report_dir, results, f"cellplateau study: {ctx.spec.name}", keep="compare_",
-                         progress=progress, adaptive=record)
+                         progress=progress, adaptive=record, analysis=ctx.spec.analysis)
 
 
 def write_comparison(ctx_a, ctx_b, results_a: pd.DataFrame, results_b: pd.DataFrame) -> str:
@@ -393,4 +439,4 @@ def write_comparison(ctx_a, ctx_b, results_a: pd.DataFrame, results_b: pd.DataFr
                       results_b.assign(family=b + ":" + results_b["family"].astype(str))], ignore_index=True)
     both.loc[both["strategy"] == "baseline", "family"] = both["family"]
     folder = ctx_a.layout.report_dir / f"compare_{re.sub(r'[^A-Za-z0-9_.-]+', '_', b)}"
-    return _write_folder(folder, both, f"cellplateau: {a} vs {b}")
+    return _write_folder(folder, both, f"cellplateau: {a} vs {b}", analysis=ctx_a.spec.analysis)

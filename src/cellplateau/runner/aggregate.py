@@ -18,7 +18,7 @@ from cellplateau.spec import family_label
 COLUMNS = ["study", "strategy", "fraction", "replicate", "n_cells", "family", "model_size", "task", "dataset",
            "metric", "value", "depth", "gene_overlap", "eval_layer", "subset_key", "content_hash", "model_key",
            "subset_seed", "train_seed", "eval_seed", "corpus_fingerprint", "spec_hash", "cellplateau_version",
-           "budget_policy", "step", "eval_overlap"]
+           "budget_policy", "step", "eval_overlap", "headline", "higher_is_better", "baseline_role"]
 
 FIT_METRICS = ("steps", "epochs", "cells_seen", "train_loss", "val_loss", "n_params", "flops", "wall_time_s",
                "data_wait_s", "peak_rss_mb", "peak_gpu_mb", "converged")
@@ -82,10 +82,31 @@ def build_results(ctx: StudyContext, plan: Plan) -> pd.DataFrame:
     table["eval_overlap"] = table["dataset"].map(found).astype("Int64")
     for col in ("subset_seed", "train_seed", "eval_seed", "replicate", "n_cells", "step"):
         table[col] = table[col].astype("Int64")
+    _declare_directions(table)
     buf = io.BytesIO()
     table.to_parquet(buf, index=False)
     atomic_write_bytes(lay.results, buf.getvalue())
     return table
+
+
+def _declare_directions(table: pd.DataFrame) -> None:
+    """Fill ``headline``, ``higher_is_better`` and ``baseline_role`` from the registered tasks, so the table
+    says itself which way each metric is better (a report built from the table alone honours it)."""
+    from cellplateau.analysis.headline import metric_direction
+    from cellplateau.evaluation import TASKS
+
+    pairs = table[["task", "metric"]].drop_duplicates()
+    head, higher = {}, {}
+    for task, metric in pairs.itertuples(index=False):
+        if task in TASKS:
+            head[(task, metric)] = metric == TASKS[task].headline
+            higher[(task, metric)] = metric_direction(TASKS[task], metric)
+    keys = list(zip(table["task"], table["metric"]))
+    table["headline"] = pd.array([head.get(k) for k in keys], dtype="boolean")
+    table["higher_is_better"] = pd.array([higher.get(k) for k in keys], dtype="boolean")
+    roles = [TASKS[t].baseline_role(f.removeprefix("baseline:")) if s == "baseline" and t in TASKS else None
+             for t, f, s in zip(table["task"], table["family"].astype(str), table["strategy"])]
+    table["baseline_role"] = pd.Series(roles, index=table.index, dtype="object")
 
 
 def _model_rows(lay, evals: dict[str, list], head: dict, model_key: str) -> list[dict]:
