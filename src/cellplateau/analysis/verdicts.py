@@ -27,7 +27,8 @@ VERDICT_COLUMNS = [*CURVE_KEYS, "metric", "higher_is_better", "n_sizes", "min_se
                    *[f"sat_{r}{s}" for r in RULES for s in ("", "_lo", "_hi")],
                    "control", "best", "best_fraction", "value_verdict", "value_evidence", "anchored_best",
                    "anchored_resolution", "floor", "floor_name", "ceiling", "ceiling_name", "best_baseline",
-                   "best_baseline_score", "budget_policy", "holds_constant"]
+                   "best_baseline_score", "budget_policy", "holds_constant", "cells_seen_smallest",
+                   "cells_seen_largest", "eval_overlap"]
 
 
 def base_model(model: str) -> str:
@@ -175,6 +176,15 @@ def verdict_table(results: pd.DataFrame, *, analysis: AnalysisSpec | None = None
         policy = g["budget_policy"].dropna() if "budget_policy" in g.columns else pd.Series(dtype=object)
         row["budget_policy"] = policy.iloc[0] if len(policy) else None
         row["holds_constant"] = HOLDS_CONSTANT.get(row["budget_policy"], "") if row["budget_policy"] else ""
+        seen = runs.cells_seen
+        if len(levels):
+            row["cells_seen_smallest"] = float(np.nanmedian(seen[runs.fractions == levels[0]])) \
+                if np.isfinite(seen[runs.fractions == levels[0]]).any() else np.nan
+            row["cells_seen_largest"] = float(np.nanmedian(seen[runs.fractions == levels[-1]])) \
+                if np.isfinite(seen[runs.fractions == levels[-1]]).any() else np.nan
+        if "eval_overlap" in g.columns:
+            ov = pd.to_numeric(g["eval_overlap"], errors="coerce").dropna()
+            row["eval_overlap"] = float(ov.max()) if len(ov) else np.nan
         if len(levels) < 2:
             rows.append({**row, "scaling_verdict": None,
                          "scaling_evidence": f"one subset size ({len(levels)}): a scaling verdict needs two or more",
@@ -192,7 +202,7 @@ def verdict_table(results: pd.DataFrame, *, analysis: AnalysisSpec | None = None
         rising_fit = False
         for s in ("", "_lo", "_hi"):
             row[f"sat_fitted{s}"] = float(getattr(fitted, f"sat_fitted{s}")) if fitted is not None else np.nan
-        if fitted is not None:
+        if fitted is not None and analysis.saturation_rule == "fitted":   # the fit speaks only under its rule
             rising_fit = bool(fitted.scaling_supported and np.isfinite(fitted.sat_fitted)
                               and fitted.sat_fitted > levels[-1])
         rule = analysis.saturation_rule

@@ -108,8 +108,8 @@ def rules_table(verdicts: pd.DataFrame) -> pd.DataFrame:
         out[rule.replace("_", "-")] = [_ci(e, lo, hi, True) for e, lo, hi in
                                        zip(verdicts[k], verdicts[f"{k}_lo"], verdicts[f"{k}_hi"])]
     for col in ("saturation_rule", "scaling_verdict", "convergence", "min_seeds", "value_verdict",
-                "anchored_best", "anchored_resolution", "budget_policy", "holds_constant", "scaling_evidence",
-                "value_evidence"):
+                "anchored_best", "anchored_resolution", "budget_policy", "holds_constant", "cells_seen_smallest",
+                "cells_seen_largest", "eval_overlap", "scaling_evidence", "value_evidence"):
         out[col] = verdicts[col].to_numpy()
     return out
 
