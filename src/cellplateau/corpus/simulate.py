@@ -252,7 +252,8 @@ def simulate_atlas(path: str | os.PathLike, params: AtlasParams = AtlasParams(),
             extra = None
             if programs is not None:
                 state = states[c * params.chunk_size : c * params.chunk_size + n]
-                extra = programs.logits(state, params.n_genes, rng=rng_for(params.seed, "atlas", "planted", "chunk", c))
+                extra = programs.logits(state, params.n_genes,
+                                        rng=rng_for(params.seed, "atlas", "planted", "chunk", c))
             counts, obs = _sample_cells(rng, bio, datasets, ds_of_cell, type_of_cell, extra)
             if programs is not None:
                 obs[planted.LABEL_KEY] = programs.label(state)
@@ -349,7 +350,8 @@ def _planted_set(rng: np.random.Generator, bio: _Biology, params: AtlasParams):
     comp = bio.tissue_comp.mean(0)
     type_of_cell = rng.choice(K, n, p=comp / comp.sum())
     state, no_signal = planted.eval_states(rng, params, n)
-    counts, obs = _sample_cells(rng, bio, dsets, ds_of_cell, type_of_cell, programs.logits(state, params.n_genes, rng=rng))
+    extra = programs.logits(state, params.n_genes, rng=rng)
+    counts, obs = _sample_cells(rng, bio, dsets, ds_of_cell, type_of_cell, extra)
     obs[planted.LABEL_KEY] = programs.label(state)
     obs[planted.NO_SIGNAL_KEY] = no_signal
     obs["batch"] = obs["donor"]
