@@ -80,7 +80,11 @@ def test_demo_spec_is_valid(tmp_path):
 
     spec = load_spec(write_demo_spec(tmp_path))
     assert {s.name for s in spec.selection.strategies} == {"random", "celltype_reweighted", "geometric_sketch"}
-    assert spec.selection.fractions == [0.01, 0.05, 0.1, 0.25, 1.0] and spec.selection.replicates == 2
+    assert spec.selection.fractions == [0.01, 0.05, 0.1, 0.25, 1.0] and spec.selection.replicates == 3
+    sim = spec.corpus.simulate
+    assert sim.planted_states == 2 and sim.planted_min_cells / sim.planted_cells == 0.1
+    ds = {d.name: d for d in spec.evaluation.datasets}
+    assert (ds["planted"].label_key, ds["no_signal"].label_key) == ("planted_state", "no_signal")
 
 
 def test_import_is_light():

@@ -32,7 +32,7 @@ def test_json_schema_is_the_pydantic_schema():
 
     schema = json.loads(json.dumps(json_schema()))
     assert "families" in schema["properties"] and "MAEConfig" in schema["$defs"]
-    assert schema["$defs"]["SelectionSpec"]["properties"]["replicates"]["default"] == 2
+    assert schema["$defs"]["SelectionSpec"]["properties"]["replicates"]["default"] == 3
 
 
 def test_cli_lists_a_plugin_family_and_prints_the_json_schema(tmp_path):

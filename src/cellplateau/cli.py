@@ -61,13 +61,24 @@ def simulate(
     eval_cells: Annotated[int, typer.Option(help="cells per evaluation dataset")] = 2_500,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     eval_dir: Annotated[Optional[Path], typer.Option(help="where the evaluation .h5ad files go")] = None,
+    planted_states: Annotated[int, typer.Option(help="rare planted states with a known saturation point (0: none); "
+                                                "adds eval set `planted` and eval/planted.json")] = 0,
+    planted_cells: Annotated[int, typer.Option(help="corpus cells of each planted state")] = 600,
+    planted_min_cells: Annotated[int, typer.Option(help="cells of a planted state a subset needs to learn it "
+                                                   "(saturation fraction = planted_min_cells / planted_cells)")] = 60,
+    planted_genes: Annotated[int, typer.Option(help="genes in each planted state's program")] = 60,
 ) -> None:
     """Write the synthetic atlas (a corpus store) and its held-out evaluation datasets."""
     from rich.progress import Progress
 
     from cellplateau.corpus.simulate import AtlasParams, simulate_atlas
 
-    params = AtlasParams(n_cells=n_cells, n_genes=n_genes, eval_cells=eval_cells, seed=seed)
+    try:
+        params = AtlasParams(n_cells=n_cells, n_genes=n_genes, eval_cells=eval_cells, seed=seed,
+                             planted_states=planted_states, planted_cells=planted_cells,
+                             planted_min_cells=planted_min_cells, planted_genes=planted_genes)
+    except ValueError as exc:
+        _fail(str(exc))
     with Progress(console=console) as bar:
         task = bar.add_task("simulating", total=None)
         store = _guard(simulate_atlas, out, params, eval_dir=eval_dir,

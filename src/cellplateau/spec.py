@@ -56,6 +56,26 @@ class SimulateSpec(BaseModel):
     n_datasets: int = Field(12, ge=1)
     eval_cells: int = Field(2_500, ge=50)
     seed: int = 0
+    planted_states: int = Field(0, ge=0, description="rare planted states whose weak program a model learns only "
+                                "from planted_min_cells of their cells (0: none); adds the `planted` evaluation set "
+                                "(labels planted_state and no_signal) and its answer, eval/planted.json")
+    planted_cells: int = Field(600, ge=1, description="corpus cells of each planted state")
+    planted_min_cells: int = Field(60, ge=1, description="cells of each planted state a subset must hold to learn "
+                                   "it: the planted saturation fraction is planted_min_cells / planted_cells")
+    planted_genes: int = Field(60, ge=1, description="genes in each planted state's program")
+
+    @model_validator(mode="after")
+    def _planted(self) -> SimulateSpec:
+        from cellplateau.corpus.planted import check
+
+        check(self)
+        return self
+
+    def atlas_params(self):
+        """The :class:`~cellplateau.corpus.simulate.AtlasParams` of this spec."""
+        from cellplateau.corpus.simulate import AtlasParams
+
+        return AtlasParams(**self.model_dump())
 
 
 class CorpusSpec(BaseModel):
@@ -92,7 +112,8 @@ class SelectionSpec(BaseModel):
     model_config = _frozen
     strategies: list[StrategyConfig] = Field(min_length=1, description="selection strategies (at least one)")
     fractions: list[float] = Field(min_length=1, description="subset sizes as fractions of the corpus, in (0, 1]")
-    replicates: int = Field(2, ge=1, description="seeds per (strategy, fraction)")
+    replicates: int = Field(3, ge=1, description="seeds per (strategy, fraction); the analysis needs 3 for a "
+                            "verdict that is not low-confidence")
     val_fraction: float = Field(0.1, ge=0, lt=1, description="validation share inside each subset")
     diversity: bool = Field(True, description="measure every subset's diversity (entropy, coverage, Vendi, Gini, "
                             "Hausdorff)")

@@ -24,6 +24,11 @@ A cell in dataset ``d``, donor ``j``, of type ``k`` (drawn from ``pi_tissue(d)``
 ``L ~ LogNormal(log(libsize_a * capture_a), 0.35^2)`` and counts
 ``x_g ~ NB(mean = L * normalise(p_k * s_ag * s_dg * s_jg)_g, theta_g)`` drawn as Gamma-Poisson.
 
+Planted truth (``planted_states`` > 0): rare states whose weak program a model can learn only from
+``planted_min_cells`` of their cells, so the planted saturation fraction is
+``planted_min_cells / planted_cells``, and an evaluation set (``planted``) with a label column that
+carries no signal (:mod:`cellplateau.corpus.planted`).
+
 Evaluation datasets come from held-out datasets with new donors and new dataset shifts
 (``heldout_donors``), from a new assay never seen in the corpus (``new_assay``), and from a
 type-balanced draw in which rare types are as common as abundant ones (``balanced_types``): the
@@ -78,6 +83,19 @@ class AtlasParams:
     eval_sets: tuple[str, ...] = field(default=("heldout_donors", "new_assay", "balanced_types", "integration",
                                                 "perturbation"))
     n_perturbations: int = 8
+    planted_states: int = 0
+    """Rare planted states with a weak program each (0: none); see :mod:`cellplateau.corpus.planted`."""
+    planted_cells: int = 600
+    """Corpus cells of each planted state."""
+    planted_min_cells: int = 60
+    """Cells of each planted state a subset must hold for a model to learn it (the planted saturation point)."""
+    planted_genes: int = 60
+    """Genes in each planted state's program."""
+
+    def __post_init__(self) -> None:
+        from cellplateau.corpus import planted
+
+        planted.check(self)
 
 
 @dataclass
@@ -208,14 +226,20 @@ def simulate_atlas(path: str | os.PathLike, params: AtlasParams = AtlasParams(),
     counts, ``var_names`` = gene symbols and obs columns ``cell_type``, ``lineage``, ``batch``,
     ``donor``, ``dataset``, ``assay``. Returns the opened store.
     """
+    from cellplateau.corpus import planted
+
     path = Path(path)
     eval_dir = Path(eval_dir) if eval_dir is not None else path.parent / "eval"
     bio = _biology(params)
     datasets, ds_weights = _corpus_datasets(params)
     var = gene_table(params.n_genes)
     n_chunks = -(-params.n_cells // params.chunk_size)
-    with StoreWriter(path, var, data_dtype="int32",
-                     provenance={"simulator": "cellplateau.corpus.simulate", "params": asdict(params)}) as w:
+    provenance = {"simulator": "cellplateau.corpus.simulate", "params": asdict(params)}
+    programs = states = None
+    if params.planted_states:
+        programs, states = planted.planted_programs(params, bio.base), planted.corpus_states(params)
+        provenance["planted"] = planted.answer(params)
+    with StoreWriter(path, var, data_dtype="int32", provenance=provenance) as w:
         for c in range(n_chunks):
             rng = rng_for(params.seed, "atlas", "chunk", c)
             n = min(params.chunk_size, params.n_cells - c * params.chunk_size)
@@ -225,7 +249,14 @@ def simulate_atlas(path: str | os.PathLike, params: AtlasParams = AtlasParams(),
                 sel = ds_of_cell == d_idx
                 type_of_cell[sel] = rng.choice(len(bio.type_names), int(sel.sum()),
                                                p=bio.tissue_comp[datasets[d_idx].tissue])
-            counts, obs = _sample_cells(rng, bio, datasets, ds_of_cell, type_of_cell)
+            extra = None
+            if programs is not None:
+                state = states[c * params.chunk_size : c * params.chunk_size + n]
+                extra = programs.logits(state, params.n_genes,
+                                        rng=rng_for(params.seed, "atlas", "planted", "chunk", c))
+            counts, obs = _sample_cells(rng, bio, datasets, ds_of_cell, type_of_cell, extra)
+            if programs is not None:
+                obs[planted.LABEL_KEY] = programs.label(state)
             w.append(counts, obs)
             if progress is not None:
                 progress(c + 1, n_chunks)
@@ -243,6 +274,13 @@ def write_eval_sets(eval_dir: str | os.PathLike, params: AtlasParams, *, bio: _B
     eval_dir.mkdir(parents=True, exist_ok=True)
     K = len(bio.type_names)
     out = {}
+    if params.planted_states:
+        from cellplateau.corpus import planted
+
+        adata = _planted_set(rng_for(params.seed, "atlas", "eval", planted.EVAL_NAME), bio, params)
+        adata.uns["source"] = f"cellplateau synthetic atlas, eval set {planted.EVAL_NAME!r}, seed {params.seed}"
+        out[planted.EVAL_NAME] = _write_h5ad(adata, eval_dir, planted.EVAL_NAME)
+        planted.write_answer(eval_dir, params)
     for name in params.eval_sets:
         rng = rng_for(params.seed, "atlas", "eval", name)
         n = params.eval_cells
@@ -294,6 +332,30 @@ def _integration_set(rng: np.random.Generator, bio: _Biology, params: AtlasParam
     counts, obs = _sample_cells(rng, bio, dsets, ds_of_cell, type_of_cell)
     obs["batch"] = obs["dataset"]
     obs.index = [f"integration_cell{i}" for i in range(n)]
+    return ad.AnnData(X=counts, obs=obs, var=gene_table(params.n_genes).set_index("gene_symbol"))
+
+
+def _planted_set(rng: np.random.Generator, bio: _Biology, params: AtlasParams):
+    """Every planted state (and ``none``) equally common, in two new datasets; plus a ``no_signal`` label."""
+    import anndata as ad
+
+    from cellplateau.corpus import planted
+
+    n, K = params.eval_cells, len(bio.type_names)
+    programs = planted.planted_programs(params, bio.base)
+    assay = int(rng.integers(0, params.n_assays))
+    dsets = [_make_dataset(rng, f"eval_planted_{i}", assay, int(rng.integers(0, params.n_tissues)), params.n_genes)
+             for i in range(2)]
+    ds_of_cell = rng.integers(0, len(dsets), n)
+    comp = bio.tissue_comp.mean(0)
+    type_of_cell = rng.choice(K, n, p=comp / comp.sum())
+    state, no_signal = planted.eval_states(rng, params, n)
+    extra = programs.logits(state, params.n_genes, rng=rng)
+    counts, obs = _sample_cells(rng, bio, dsets, ds_of_cell, type_of_cell, extra)
+    obs[planted.LABEL_KEY] = programs.label(state)
+    obs[planted.NO_SIGNAL_KEY] = no_signal
+    obs["batch"] = obs["donor"]
+    obs.index = [f"planted_cell{i}" for i in range(n)]
     return ad.AnnData(X=counts, obs=obs, var=gene_table(params.n_genes).set_index("gene_symbol"))
 
 

@@ -78,12 +78,11 @@ def ensure_corpus(spec: StudySpec, *, log: Callable[[str], None] = print) -> Non
     path = Path(spec.corpus.path)
     if (path / "store.json").exists() or spec.corpus.simulate is None:
         return
-    from cellplateau.corpus.simulate import AtlasParams, simulate_atlas
+    from cellplateau.corpus.simulate import simulate_atlas
 
     sim = spec.corpus.simulate
     log(f"simulating the synthetic atlas ({sim.n_cells} cells x {sim.n_genes} genes) into {path}")
-    simulate_atlas(path, AtlasParams(n_cells=sim.n_cells, n_genes=sim.n_genes, n_lineages=sim.n_lineages,
-                                     n_datasets=sim.n_datasets, eval_cells=sim.eval_cells, seed=sim.seed))
+    simulate_atlas(path, sim.atlas_params())
 
 
 def ensure_datasets(spec: StudySpec, *, log: Callable[[str], None] = print, progress: bool = False) -> None:
