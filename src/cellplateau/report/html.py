@@ -193,7 +193,10 @@ def _render(results: pd.DataFrame, *, title: str, folder: Path | None, n_boot: i
     from cellplateau.analysis.settings import AnalysisSpec
     from cellplateau.analysis.verdicts import value_table, verdict_table
 
+    from cellplateau.runner.aggregate import COLUMNS
+
     analysis = analysis or AnalysisSpec()
+    results = results.reindex(columns=list(dict.fromkeys([*COLUMNS, *results.columns])))  # an imported table
     heads = headlines(results, analysis.headline)
     w = _Writer(folder, bar)
     bar.update(note="tables")
