@@ -23,8 +23,6 @@ PLANTED = AtlasParams(n_cells=4000, n_genes=300, n_lineages=4, max_subtypes=4, n
 F_STAR = 0.25
 FRACTIONS = [0.02, 0.1, 0.25, 0.5, 1.0]
 CHANCE = 1 / 3
-# the lead removes this mark after merging cellplateau.analysis.summary.verdict_table (issue 21 point 1)
-XFAIL = pytest.mark.xfail(strict=True, reason="verdict_table lands with the lead's analysis")
 
 
 def verdict_table(results):
@@ -129,7 +127,6 @@ def _verdicts(results):
     return verdict_table(results).set_index(["task", "dataset", "model", "strategy"])
 
 
-@XFAIL
 def test_planted_saturation_is_labelled_data_limited(planted_results):
     v = _verdicts(planted_results)
     for model in ("pca", "mae-s"):
@@ -139,27 +136,23 @@ def test_planted_saturation_is_labelled_data_limited(planted_results):
 
 
 
-@XFAIL
 def test_planted_table_reports_the_recovery(planted_atlas, planted_results):
     table = compare_planted(planted_answer(planted_atlas / "eval"), verdict_table(planted_results))
     rows = table.set_index(["dataset", "model"])
     assert rows.loc[("planted", "pca"), "recovered"] and rows.loc[("no_signal", "pca"), "recovered"]
 
 
-@XFAIL
 def test_no_signal_is_labelled_no_pretraining_effect(planted_results):
     v = _verdicts(planted_results)
     rows = v.xs(("knn_classification", "no_signal"), level=("task", "dataset"))
     assert (rows["scaling_verdict"] == "no pretraining effect").all(), rows["scaling_verdict"]
 
 
-@XFAIL
 def test_too_small_model_is_labelled_capacity_limited(planted_results):
     v = _verdicts(planted_results)
     assert v.loc[("knn_classification", "planted", "mae-xs", "random"), "scaling_verdict"] == "capacity-limited"
 
 
-@XFAIL
 def test_fixed_small_step_budget_is_labelled_compute_limited(compute_results):
     v = _verdicts(compute_results)
     assert v.loc[("knn_classification", "planted", "mae", "random"), "scaling_verdict"] == "compute-limited"

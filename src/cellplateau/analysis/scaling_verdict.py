@@ -5,7 +5,8 @@ seed noise, never against model-free baselines (whether the model is worth using
 verdict, :mod:`cellplateau.analysis.value_verdict`):
 
 - ``compute-limited``: models at or beyond the saturation point did not converge (their validation loss or
-  their downstream probe was still improving), or the cells seen did not grow with the subset (a fixed step
+  their downstream probe was still improving: any model at the largest size, or a third of those at or beyond the
+  saturation point; one straggler at a small size is reported, not decisive), or the cells seen did not grow with the subset (a fixed step
   budget that covers less than one pass over the larger subsets): the plateau may be the budget's;
 - ``no pretraining effect``: at every size the trained models are within seed noise of (or below) the
   untrained control: the corpus teaches this family nothing this task can read;
@@ -83,12 +84,21 @@ def noise(scale: float, *ses: float) -> float:
     return float(max(MIN_EFFECT * abs(scale), 2 * se))
 
 
-def convergence_status(converged: np.ndarray) -> tuple[str, str]:
-    """``(status, sentence)`` of a set of runs' convergence flags (1, 0, NaN)."""
+STRAGGLERS = 1 / 3     # a curve is compute-limited when at least this share of its models at or beyond the
+                       # saturation point, or any at its largest size, had not converged
+
+
+def convergence_status(converged: np.ndarray, *, at_largest: np.ndarray | None = None) -> tuple[str, str]:
+    """``(status, sentence)`` of a set of runs' convergence flags (1, 0, NaN): "not converged" when at least
+    :data:`STRAGGLERS` of them, or any of ``at_largest`` (the flags of the largest size's runs), had not."""
     c = np.asarray(converged, float)
     n, bad, unknown = len(c), int(np.sum(c == 0)), int(np.sum(~np.isfinite(c)))
+    top_bad = int(np.sum(np.asarray([] if at_largest is None else at_largest, float) == 0))
+    if bad and (top_bad or bad >= STRAGGLERS * n):
+        where = f", {top_bad} at the largest size" if top_bad else ""
+        return "not converged", f"{bad} of {n} models had not converged{where}"
     if bad:
-        return "not converged", f"{bad} of {n} models had not converged"
+        return "converged", f"{n - bad - unknown} of {n} models converged ({bad} at smaller sizes had not)"
     if n == 0 or unknown == n:
         return "unknown", "convergence unknown (no validation loss or probe trajectory recorded)"
     if unknown:
@@ -112,7 +122,7 @@ def scaling_verdict(runs: CurveRuns, *, saturation: float, control: np.ndarray |
     best, top = float(means[k_best]), float(levels[-1])
     sat = float(saturation) if np.isfinite(saturation) else top
     beyond = np.isfinite(runs.scores) & (runs.fractions >= sat)
-    status, conv_text = convergence_status(runs.converged[beyond])
+    status, conv_text = convergence_status(runs.converged[beyond], at_largest=runs.converged[runs.fractions == top])
     caveat = "" if status == "converged" else "; convergence unknown" if status == "unknown" else ""
     if status == "not converged":
         return Verdict("compute-limited", f"{conv_text} at or beyond the saturation point ({pct(sat)}, {rule}): "
