@@ -61,8 +61,13 @@ def value_verdict(scores, *, floor: float, floor_name: str, ceiling: float, ceil
         return Value("no in-dataset baseline", f"{mean:.3f} {where}{vs}", a_mean, res)
     tol = max(MIN_EFFECT * abs(ceiling), 2 * se)
     to_ceiling = margin(mean, ceiling, higher_is_better=higher_is_better)
+    flat = np.isfinite(floor) and margin(ceiling, floor, higher_is_better=higher_is_better) <= tol
+    if flat:            # the ceiling does not rise above the floor: a scale of nothing
+        a_mean, res = float("nan"), float("nan")
     anchor = (f"anchored {a_mean:.2f} ± {res:.2f}" if np.isfinite(a_mean) and np.isfinite(res) else
-              f"anchored {a_mean:.2f}" if np.isfinite(a_mean) else "no floor to anchor on")
+              f"anchored {a_mean:.2f}" if np.isfinite(a_mean) else
+              f"not anchored: {ceiling_name} does not rise above {floor_name} {floor:.3f}" if flat else
+              "no floor to anchor on")
     text = f"{mean:.3f} {where} vs {ceiling_name} {ceiling:.3f} ({to_ceiling:+.3f}; {anchor})"
     if to_ceiling > tol:
         return Value("beats the in-dataset baseline", text, a_mean, res)

@@ -12,8 +12,8 @@ import pandas as pd
 
 NAMES = ("saturation", "diversity", "cheapest")
 HEADERS = ("task / dataset", "model", "saturates at (random, 95 % CI)",
-           "does more data help? (vs its untrained control)", "worth using? (vs in-dataset baselines)", "diversity vs random at the smallest size (95 % CI)",
-           "cheapest within 1 % of the best")
+           "does more data help? (vs its untrained control)", "worth using? (vs in-dataset baselines)",
+           "diversity vs random at the smallest size (95 % CI)", "cheapest within 1 % of the best")
 VERDICT_STYLE = {"better": ("#1a7f37", "green"), "worse": ("#b42318", "red"), "no clear difference": ("#555", "")}
 
 
@@ -102,8 +102,10 @@ def cells(tables: dict[str, pd.DataFrame]) -> list[dict]:
         group = (r["task"], r["dataset"])
         label, evidence = attribution_text(r)
         value, value_ev = value_text(r)
+        planted = r.get("planted")
         out.append({"group": f"{r['task']} / {r['dataset']}", "first": group not in seen, "model": r["model"],
                     "saturation": saturation_text(r), "attribution": label, "evidence": evidence,
+                    "planted": "" if _missing(planted) else str(planted),
                     "value": value, "value_evidence": value_ev,
                     "diversity": div_by.get((*group, r["model"]), []), "cheapest": cheap_by.get(group, "–")})
         seen.add(group)
@@ -128,7 +130,8 @@ def to_html(tables: dict[str, pd.DataFrame]) -> str:
         tds.append(f"<td>{e(c['model'])}</td><td>{e(c['saturation'])}</td>")
         title = f" title='{e(c['evidence'])}'" if c["evidence"] else ""
         evidence = f"<div class='evidence'>{e(c['evidence'])}</div>" if c["evidence"] else ""
-        tds.append(f"<td{title}>{e(c['attribution'])}{evidence}</td>")
+        planted = f"<div class='evidence'><b>{e(c['planted'])}</b></div>" if c["planted"] else ""
+        tds.append(f"<td{title}>{e(c['attribution'])}{planted}{evidence}</td>")
         vev = f"<div class='evidence'>{e(c['value_evidence'])}</div>" if c["value_evidence"] else ""
         tds.append(f"<td>{e(c['value'])}{vev}</td>")
         div = "<br>".join(f"<span style='color:{VERDICT_STYLE[v][0]}'>{e(t)}</span>" for t, v in c["diversity"])
@@ -152,7 +155,8 @@ def to_rich(tables: dict[str, pd.DataFrame], *, title: str = "the answer at a gl
         div = Text()
         for i, (text, verdict) in enumerate(c["diversity"]):
             div.append(("\n" if i else "") + text, style=VERDICT_STYLE[verdict][1])
-        why = c["attribution"] + (f"\n{c['evidence']}" if c["evidence"] else "")
+        why = c["attribution"] + (f"\n[{c['planted']}]" if c["planted"] else "") + (
+            f"\n{c['evidence']}" if c["evidence"] else "")
         value = c["value"] + (f"\n{c['value_evidence']}" if c["value_evidence"] else "")
         t.add_row(c["group"] if c["first"] else "", c["model"], c["saturation"], why, value,
                   div if c["diversity"] else "–", c["cheapest"] if c["first"] else "")

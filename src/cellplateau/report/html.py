@@ -177,22 +177,30 @@ def glance_section(tables: dict[str, pd.DataFrame], rule_text: str = "") -> str:
 
 
 def render(results: pd.DataFrame, *, title: str, folder: Path | None = None, n_boot: int = 1000,
-           progress: bool = False, adaptive: dict | None = None, analysis=None) -> str:
+           progress: bool = False, adaptive: dict | None = None, analysis=None,
+           planted: pd.DataFrame | None = None) -> str:
     """The report's HTML from a results table alone; ``analysis``: an
-    :class:`~cellplateau.analysis.settings.AnalysisSpec` (the saturation rule, threshold, headline metrics)."""
+    :class:`~cellplateau.analysis.settings.AnalysisSpec` (the saturation rule, threshold, headline metrics);
+    ``planted``: the answer a synthetic atlas planted (:func:`cellplateau.analysis.planted.planted_answer`),
+    shown beside what the analysis found."""
     from cellplateau._progress import progress as progress_bar
 
     with progress_bar("report", total=None, unit="steps", enabled=progress) as bar:
         return _render(results, title=title, folder=folder, n_boot=n_boot, bar=bar, adaptive=adaptive,
-                       analysis=analysis)
+                       analysis=analysis, planted=planted)
+
+
+def _planted_text(r) -> str:
+    want = r["expected"] + (f" at {_pct(r['planted_saturation'])} [{_pct(r['planted_lo'])}, "
+                            f"{_pct(r['planted_hi'])}]" if np.isfinite(r["planted_saturation"]) else "")
+    return f"planted: {want}; {'recovered' if r['recovered'] else 'NOT recovered'}"
 
 
 def _render(results: pd.DataFrame, *, title: str, folder: Path | None, n_boot: int, bar,
-            adaptive: dict | None = None, analysis=None) -> str:
+            adaptive: dict | None = None, analysis=None, planted: pd.DataFrame | None = None) -> str:
     from cellplateau.analysis.headline import headlines
     from cellplateau.analysis.settings import AnalysisSpec
     from cellplateau.analysis.verdicts import value_table, verdict_table
-
     from cellplateau.runner.aggregate import COLUMNS
 
     analysis = analysis or AnalysisSpec()
@@ -221,6 +229,15 @@ def _render(results: pd.DataFrame, *, title: str, folder: Path | None, n_boot: i
               .rename(columns={"best_baseline": "name", "best_baseline_score": "score"})
               [["task", "dataset", "name", "score"]] if not sat.empty else None)
     at_a_glance = glance.glance_tables(sat, vs_random, compute, usable)
+    truth = pd.DataFrame()
+    if planted is not None and not planted.empty and not sat.empty:
+        from cellplateau.analysis.planted import compare_planted
+
+        truth = compare_planted(planted, sat)
+        texts = {(r.task, r.dataset, r.model, r.strategy): _planted_text(r._asdict()) for r in truth.itertuples()}
+        g = at_a_glance["saturation"]
+        g["planted"] = [texts.get((t, d, m, s_), "") for t, d, m, s_ in
+                        zip(g["task"], g["dataset"], g["model"], g["strategy"])]
     if folder is not None:
         for name, table in at_a_glance.items():
             atomic_write_text(folder / "tables" / f"glance_{name}.csv", table.to_csv(index=False))
@@ -234,6 +251,14 @@ def _render(results: pd.DataFrame, *, title: str, folder: Path | None, n_boot: i
              "mean over seeds ± 1 standard error, dashed lines the fitted power law; horizontal lines: model-free "
              "baselines on the same split and each model's untrained control. Intervals: 95 % bootstrap over seeds "
              f"({n_boot} resamples).</p>"]
+    if not truth.empty:
+        parts.append("<h2>Planted truth</h2><p class='note'>The synthetic atlas planted these answers (its "
+                     "<code>planted.json</code>): a saturation point (cell states a model can learn only from at "
+                     "least N corpus cells, so a random subset of share f holds f x C of them: f* = N / C, with the "
+                     "tolerance the simulator states) and a label that carries no signal (no pretraining effect). "
+                     "Recovered: the verdict matches and, for a saturation point, the found point lies in the "
+                     "planted tolerance and the found interval holds the planted point.</p>")
+        parts.append(w.table(truth, "planted_truth"))
     if not sat.empty:
         parts.append("<details class='more'><summary>Overview in sentences</summary><ul class='overview'>"
                      + "".join(f"<li>{s}</li>" for s in overview(fits, vs_random, sat, analysis.rule_text()))
@@ -407,18 +432,31 @@ def adaptive_section(w: _Writer, record: dict | None) -> list[str]:
 
 
 def _write_folder(folder: Path, results: pd.DataFrame, title: str, *, keep: str = "", progress: bool = False,
-                  adaptive: dict | None = None, analysis=None) -> str:
+                  adaptive: dict | None = None, analysis=None, planted: pd.DataFrame | None = None) -> str:
     """Render into a temporary folder beside ``folder`` and rename it into place, so a full disk or a kill
     mid-way leaves the previous report (or none), never half of one. Subfolders named ``keep*`` of the
     previous report (the comparisons) are carried over."""
     with atomic_dir(folder) as tmp:
         atomic_write_text(tmp / "report.html", render(results, title=title, folder=tmp, progress=progress,
-                                                       adaptive=adaptive, analysis=analysis))
+                                                       adaptive=adaptive, analysis=analysis, planted=planted))
         if keep and folder.is_dir():
             for old in folder.glob(f"{keep}*"):
                 if old.is_dir() and not (tmp / old.name).exists():
                     shutil.copytree(old, tmp / old.name)
     return str(folder / "report.html")
+
+
+def study_planted_answer(spec) -> pd.DataFrame | None:
+    """The planted answer of a study on a synthetic atlas with planted truth (None otherwise), its datasets named
+    as the spec names them (by label column)."""
+    from cellplateau.analysis.planted import planted_answer
+    from cellplateau.corpus.planted import LABEL_KEY, NO_SIGNAL_KEY
+
+    names = {d.label_key: d.name for d in spec.evaluation.datasets if d.label_key in (LABEL_KEY, NO_SIGNAL_KEY)}
+    if not names:
+        return None
+    answer = planted_answer(spec.corpus.path, datasets=names)
+    return answer if not answer.empty else None
 
 
 def write_report(ctx, results: pd.DataFrame, *, progress: bool = False) -> str:
@@ -430,7 +468,8 @@ def write_report(ctx, results: pd.DataFrame, *, progress: bool = False) -> str:
 
         record = json.loads((ctx.layout.root / "adaptive.json").read_text())
     return _write_folder(ctx.layout.report_dir, results, f"cellplateau study: {ctx.spec.name}", keep="compare_",
-                         progress=progress, adaptive=record, analysis=ctx.spec.analysis)
+                         progress=progress, adaptive=record, analysis=ctx.spec.analysis,
+                         planted=study_planted_answer(ctx.spec))
 
 
 def write_comparison(ctx_a, ctx_b, results_a: pd.DataFrame, results_b: pd.DataFrame) -> str:
