@@ -6,8 +6,9 @@ verdict, :mod:`cellplateau.analysis.value_verdict`):
 
 - ``compute-limited``: models at or beyond the saturation point did not converge (their validation loss or
   their downstream probe was still improving: any model at the largest size, or a third of those at or beyond the
-  saturation point; one straggler at a small size is reported, not decisive), or the cells seen did not grow with the subset (a fixed step
-  budget that covers less than one pass over the larger subsets): the plateau may be the budget's;
+  saturation point; one straggler at a small size is reported, not decisive), or the cells seen did not grow
+  with the subset (a fixed step budget that covers less than one pass over the larger subsets): the plateau may
+  be the budget's;
 - ``no pretraining effect``: at every size the trained models are within seed noise of (or below) the
   untrained control: the corpus teaches this family nothing this task can read;
 - ``still rising``: no plateau within the sizes studied (only the largest size reaches the saturation bar, or
