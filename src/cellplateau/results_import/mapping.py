@@ -147,6 +147,8 @@ class Statement(BaseModel):
     model_config = _FROZEN
     task: str
     text: str
+    datasets: tuple[str, ...] = Field((), description="only these datasets (default: all of the task)")
+    strategies: tuple[str, ...] = Field((), description="only these strategies (default: all)")
     saturation_at_most: float | None = Field(None, gt=0, le=1, description="every curve of the task saturates at "
                                                                            "or below this fraction of the corpus")
     baseline_beats_pretrained: bool | None = Field(None, description="the best in-dataset baseline beats (true) "
