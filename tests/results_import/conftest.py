@@ -50,8 +50,8 @@ def tiny_mapping(**over) -> dict:
         "dataset": {"column": "dataset"}, "controls": {"column": "percentage", "values": [0]},
         "baselines": [{"name": "pca", "files": "baseline_*.csv"}],
         "tasks": {"knn_classification": {"files": ["*_eval.csv", "*_eval.parquet", "baseline_*.csv"],
-                                         "headline": "f1",
-                                         "metrics": {"f1": {"higher_is_better": True},
+                                         "headline": "micro_f1",
+                                         "metrics": {"micro_f1": {"higher_is_better": True},
                                                      "loss": {"higher_is_better": False}}}},
     }
     m.update(over)
@@ -67,12 +67,12 @@ def write_tiny(folder: Path, mapping: dict | None = None) -> Path:
     for pct, seeds in ((1, [0, 1, 2]), (10, [5, 6, 7]), (100, [25, 26, 27]), (0, [30, 31, 32])):
         for s in seeds:
             score = 0.4 if pct == 0 else 0.6 + 0.1 * np.log10(pct) / 2
-            rows.append({"f1": score + rng.normal(0, 0.005), "loss": 1 - score, "percentage": pct, "seed": s,
+            rows.append({"micro_f1": score + rng.normal(0, 0.005), "loss": 1 - score, "percentage": pct, "seed": s,
                          "method": "randomsplits", "dataset": "d1"})
     a = pd.DataFrame(rows)
     a.to_csv(folder / "A_eval.csv")                            # with the pandas index column
-    a.assign(f1=a["f1"] + 0.02).to_parquet(folder / "B_eval.parquet")
-    pd.DataFrame([{"f1": 0.9, "loss": 0.1, "percentage": -1, "seed": -1, "method": "na", "dataset": "d1"}]).to_csv(
+    a.assign(micro_f1=a["micro_f1"] + 0.02).to_parquet(folder / "B_eval.parquet")
+    pd.DataFrame([{"micro_f1": 0.9, "loss": 0.1, "percentage": -1, "seed": -1, "method": "na", "dataset": "d1"}]).to_csv(
         folder / "baseline_pca.csv")
     path = folder / "mapping.yaml"
     path.write_text(yaml.safe_dump(mapping or tiny_mapping(), sort_keys=False))

@@ -71,7 +71,10 @@ def find_tables(mapping: ImportMapping, tables: list[Path] | None = None) -> tup
             p = Path(p)
             if not p.is_file():
                 raise MappingError(f"{p}: table not found")
-            (skipped if mapping.skipped(p.name) else chosen).append((p.name, p))
+            if mapping.skipped(p.name):
+                skipped.append(p.name)
+            else:
+                chosen.append((p.name, p))
         return chosen, skipped
     root = mapping.root
     if not root.is_dir():
