@@ -39,12 +39,13 @@ def _guard(fn, *args, **kwargs):
     from cellplateau.corpus.store import StoreError
     from cellplateau.evaluation.datasets import DatasetError
     from cellplateau.evaluation.sources import DownloadError
+    from cellplateau.results_import.mapping import MappingError
     from cellplateau.runner.export import ExportError
     from cellplateau.runner.plan import PlanError
 
     try:
         return fn(*args, **kwargs)
-    except (PlanError, StoreError, DatasetError, IngestError, DownloadError, ExportError) as exc:
+    except (PlanError, StoreError, DatasetError, IngestError, DownloadError, ExportError, MappingError) as exc:
         _fail(str(exc))
     except OSError as exc:
         line = _faults.describe(exc)
@@ -394,14 +395,23 @@ def verify(spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")])
 
 @app.command()
 def report(
-    spec_path: Annotated[Path, typer.Argument(help="study spec (YAML)")],
+    spec_path: Annotated[Path, typer.Argument(help="study spec (YAML), or a results table (.parquet, e.g. from "
+                                                   "import-results) with --out")],
     compare: Annotated[Optional[Path], typer.Option(help="a second study's spec to compare against")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="with a results table: write the report to OUT/report/")] = None,
 ) -> None:
     """Rebuild the report from the results table alone (optionally side by side with a second study)."""
 
     from cellplateau.report.html import write_comparison, write_report
     from cellplateau.runner.context import StudyContext
 
+    if spec_path.suffix.lower() in (".parquet", ".pq"):
+        if out is None or compare is not None:
+            _fail(f"{spec_path}: a results table takes --out DIR (and no --compare)")
+        _report_from_table(spec_path, out)
+        return
+    if out is not None:
+        _fail("--out goes with a results table (.parquet); a study's report goes to its output_dir")
     ctxs = [StudyContext(_load(p)) for p in ([spec_path] + ([compare] if compare else []))]
     for ctx in ctxs:
         if not ctx.layout.results.exists():
@@ -413,6 +423,72 @@ def report(
         path = _guard(write_comparison, ctxs[0], ctxs[1], tables[0], tables[1])
     _print_glance(Path(path).parent, ctxs[0].spec.name)
     console.print(f"report: {path}")
+
+
+def _report_from_table(results_path: Path, out: Path, *, mapping=None, n_boot: int | None = None) -> None:
+    """The report of a results table alone into OUT/report/ (with the mapping saved beside an imported table:
+    its analysis settings and the source paper's statements), then the glance table."""
+    from cellplateau.results_import.report import read_saved_mapping, write_report
+
+    if not results_path.is_file():
+        _fail(f"{results_path}: results table not found")
+    table = _guard(_read_results, results_path)
+    if mapping is None:
+        mapping = _guard(read_saved_mapping, results_path)
+    studies = sorted(set(table["study"].dropna().astype(str))) if "study" in table.columns else []
+    name = studies[0] if len(studies) == 1 else results_path.stem
+    path = _guard(write_report, out / "report", table, title=f"cellplateau study: {name}", mapping=mapping,
+                  n_boot=n_boot, progress=True)
+    _print_glance(Path(path).parent, name)
+    _print_statements(Path(path).parent, name)
+    console.print(f"report: {path}")
+
+
+def _print_statements(report_dir: Path, name: str) -> None:
+    import pandas as pd
+
+    from cellplateau.results_import.statements import as_rich
+
+    path = report_dir / "tables" / "statements.csv"
+    if path.exists():
+        Console(width=max(console.width, 160), soft_wrap=True).print(
+            as_rich(pd.read_csv(path), title=f"{name}: the source paper's statements against its numbers"))
+
+
+@app.command("import-results")
+def import_results(
+    mapping_path: Annotated[Path, typer.Argument(help="mapping YAML: which files, columns, tasks, metrics (with "
+                                                      "their directions), controls and baselines")],
+    tables: Annotated[Optional[list[Path]], typer.Argument(help="tables (CSV or Parquet) to read instead of the "
+                                                           "mapping's files, matched to its tasks by file name")]
+    = None,
+    out: Annotated[Path, typer.Option(help="folder to write: OUT/results/results.parquet and OUT/report/")] = ...,
+    n_boot: Annotated[int, typer.Option(min=10, help="bootstrap resamples for the report's intervals")] = 1000,
+) -> None:
+    """Turn an external study's per-seed results (CSV or Parquet) into a cellplateau results table, then build
+    its report from that table alone, as `cellplateau report` does."""
+    from cellplateau._io import atomic_write_text
+    from cellplateau.results_import.mapping import load_mapping
+    from cellplateau.results_import.reader import import_tables, write_results
+    from cellplateau.results_import.report import MAPPING_FILE, mapping_json
+
+    mapping = _guard(load_mapping, mapping_path)
+    imported = _guard(import_tables, mapping, tables or None)
+    for f in imported.files:
+        notes = [f"{n} {what}" for n, what in ((f.dropped, "left out"), (f.duplicates, "written twice"),
+                                                (f.conflict_rows, f"repeating runs with other values "
+                                                                  f"(duplicates: {mapping.duplicates})"),
+                                                (f.short_rows, "short rows read right-aligned")) if n]
+        console.print(f"{f.name}: {f.imported} of {f.rows} rows -> {f.task} ({f.controls} controls, {f.baselines} "
+                      f"baseline rows)" + (f"; {', '.join(notes)}" if notes else ""), highlight=False)
+    if imported.skipped:
+        console.print(f"not read (skip): {', '.join(imported.skipped)}", highlight=False)
+    results = out / "results" / "results.parquet"
+    _guard(write_results, imported.table, results)
+    _guard(atomic_write_text, results.parent / MAPPING_FILE, mapping_json(mapping))
+    console.print(f"results: {results} ({len(imported.table):,} records from {len(imported.files)} files)",
+                  highlight=False)
+    _report_from_table(results, out, mapping=mapping, n_boot=n_boot)
 
 
 def _read_results(path: Path):
