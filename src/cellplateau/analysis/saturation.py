@@ -57,3 +57,29 @@ def saturation_point(fractions: np.ndarray, scores: np.ndarray, *, rule: str, th
     if rule == "any_seed":
         return saturation_any_seed(fractions, scores, threshold=threshold)
     raise ValueError(f"saturation rule {rule!r} needs the power-law fit (rules here: seed_mean, any_seed)")
+
+
+def saturation_draws(fractions: np.ndarray, scores: np.ndarray, idx: np.ndarray, *, threshold: float = 0.95
+                     ) -> dict[str, np.ndarray]:
+    """The seed-mean and any-seed saturation fractions of many bootstrap resamples at once.
+
+    ``idx``: (B, n) resample indices into the runs, each row drawn within sizes
+    (:func:`cellplateau.analysis.bootstrap.resample_matrix` of ``fractions``: every row keeps each size's run
+    count). Returns ``{"seed_mean": (B,), "any_seed": (B,)}``, equal to :func:`saturation_seed_mean` and
+    :func:`saturation_any_seed` of every resample."""
+    fractions, scores = np.asarray(fractions, float), np.asarray(scores, float)
+    if idx.size == 0:
+        return {"seed_mean": np.zeros(0), "any_seed": np.zeros(0)}
+    F, S = fractions[idx], scores[idx]
+    order = np.argsort(F[0], kind="stable")          # the same size layout in every row
+    F, S = F[:, order], S[:, order]
+    levels, starts, counts = np.unique(F[0], return_index=True, return_counts=True)
+    means = np.add.reduceat(S, starts, axis=1) / counts
+    out = {}
+    for rule, vals in (("seed_mean", means), ("any_seed", S)):
+        top = vals.max(axis=1)
+        bar = top - (1 - threshold) * np.abs(top)
+        hit = (means >= bar[:, None]) if rule == "seed_mean" else np.logical_or.reduceat(
+            S >= bar[:, None], starts, axis=1)
+        out[rule] = levels[np.argmax(hit, axis=1)]
+    return out

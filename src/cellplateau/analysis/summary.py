@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from cellplateau.analysis.headline import NON_EVAL_TASKS, higher_is_better
-from cellplateau.analysis.saturation import oriented, saturation_any_seed, saturation_seed_mean
+from cellplateau.analysis.saturation import oriented, saturation_any_seed, saturation_draws, saturation_seed_mean
 from cellplateau.evaluation import HEADLINE  # noqa: F401  (the registered tasks' headlines, re-exported)
 
 MIN_SEEDS = 3      # intervals from fewer seeds per size are marked low_confidence (a bootstrap of 2 runs has 3
@@ -126,12 +126,10 @@ def scaling_table(results: pd.DataFrame, metric_for_task: Mapping[str, str] | No
         idx = resample_matrix(sizes, n_boot, seed=seed)
         boot = fit_power_law_many(sizes[idx], scores[idx])
         t = threshold
+        rules = saturation_draws(sizes / corpus, scores, idx, threshold=t)
         draws = {"s_inf": sign * boot["s_inf"], "alpha": boot["alpha"],
                  "sat_fitted": saturation_from_fit(boot["s_inf"], boot["a"], boot["alpha"], threshold=t) / corpus,
-                 "sat_any_seed": np.array([saturation_any_seed(sizes[i] / corpus, scores[i], threshold=t)
-                                           for i in idx]),
-                 "sat_seed_mean": np.array([saturation_seed_mean(sizes[i] / corpus, scores[i], threshold=t)
-                                            for i in idx])}
+                 "sat_any_seed": rules["any_seed"], "sat_seed_mean": rules["seed_mean"]}
         est = {"s_inf": sign * pl.s_inf, "alpha": pl.alpha, "sat_fitted": pl.saturation(threshold=t) / corpus,
                "sat_any_seed": saturation_any_seed(sizes / corpus, scores, threshold=t),
                "sat_seed_mean": saturation_seed_mean(sizes / corpus, scores, threshold=t)}
@@ -174,8 +172,8 @@ def strategy_vs_random(results: pd.DataFrame, metric_for_task: Mapping[str, str]
             continue
         for strategy, h in g[g["strategy"] != "random"].groupby("strategy"):
             v = h["value"].to_numpy(float)
-            draws = np.array([rng.choice(v, len(v)).mean() - rng.choice(base, len(base)).mean()
-                              for _ in range(n_boot)])
+            draws = (v[rng.integers(0, len(v), (n_boot, len(v)))].mean(1)
+                     - base[rng.integers(0, len(base), (n_boot, len(base)))].mean(1))
             lo, hi = percentile_interval(draws, level=level)
             row = {"task": task, "dataset": dataset, "model": model, "fraction": frac, "strategy": strategy,
                    "higher_is_better": higher_is_better(metric_for_task, task),

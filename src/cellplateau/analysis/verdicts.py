@@ -95,28 +95,12 @@ def anchors(baselines: list[tuple[str, str, float]], control: np.ndarray, *, hib
 def _boot_rules(fractions: np.ndarray, scores: np.ndarray, *, threshold: float, n_boot: int, seed: int,
                 level: float) -> dict[str, tuple[float, float]]:
     """Bootstrap-over-seeds intervals of the seed-mean and any-seed saturation points (runs resampled within
-    each size), vectorised over resamples."""
+    each size)."""
     from cellplateau.analysis.bootstrap import percentile_interval, resample_matrix
+    from cellplateau.analysis.saturation import saturation_draws
 
-    order = np.argsort(fractions, kind="stable")
-    f, s = fractions[order], scores[order]
-    levels, starts, counts = np.unique(f, return_index=True, return_counts=True)
-    idx = resample_matrix(f, n_boot, seed=seed)
-    if idx.size == 0:
-        return {"seed_mean": (np.nan, np.nan), "any_seed": (np.nan, np.nan)}
-    S = s[idx]
-    means = np.add.reduceat(S, starts, axis=1) / counts
-    out = {}
-    for rule, vals, per in (("seed_mean", means, means), ("any_seed", S, None)):
-        top = vals.max(axis=1)
-        bar = top - (1 - threshold) * np.abs(top)
-        if per is None:
-            hit = np.logical_or.reduceat(S >= bar[:, None], starts, axis=1)
-        else:
-            hit = per >= bar[:, None]
-        first = levels[np.argmax(hit, axis=1)]
-        out[rule] = percentile_interval(first, level=level)
-    return out
+    draws = saturation_draws(fractions, scores, resample_matrix(fractions, n_boot, seed=seed), threshold=threshold)
+    return {rule: percentile_interval(d, level=level) if len(d) else (np.nan, np.nan) for rule, d in draws.items()}
 
 
 def verdict_table(results: pd.DataFrame, *, analysis: AnalysisSpec | None = None,

@@ -120,6 +120,10 @@ class Baseline(BaseModel):
     name: str = Field(description="baseline name; its family in the results is baseline:<name>")
     files: tuple[str, ...] = Field((), description="file-name globs whose every row is this baseline")
     rows: RowMatch | None = Field(None, description="rows of any file that are this baseline")
+    role: Literal["floor", "ceiling", "replicate"] | None = Field(
+        None, description="its part in the value verdict: floor (replaces the untrained control, e.g. a no-change "
+        "predictor), ceiling (an in-dataset baseline fitted on the evaluation data), replicate (a ceiling that is "
+        "the data's own reproducibility); none: only compared")
 
     @field_validator("files", mode="before")
     @classmethod

@@ -112,6 +112,7 @@ def import_tables(mapping: ImportMapping, tables: list[Path] | None = None) -> I
     for col in ("fraction", "value", "depth", "gene_overlap"):
         table[col] = table[col].astype(float)
     table["higher_is_better"] = table["higher_is_better"].astype("boolean")
+    table["headline"] = table["headline"].astype("boolean")
     for col in ("eval_layer", "subset_key", "content_hash", "model_key", "corpus_fingerprint", "budget_policy"):
         table[col] = table[col].astype(object)
     table = table.sort_values(["task", "dataset", "family", "model_size", "strategy", "fraction", "replicate",
@@ -273,10 +274,13 @@ def _records(mapping: ImportMapping, task_name: str, ids: pd.DataFrame, values: 
                          "model_size": size, "task": task_name, "dataset": ids["dataset"].to_numpy(object),
                          "depth": np.where(is_base | (ids["strategy"].to_numpy() == "control"), np.nan, 1.0),
                          "spec_hash": mapping_hash(mapping), "cellplateau_version": _version(), "_file": file_name})
+    roles = {b.name: b.role for b in mapping.baselines}
+    head["baseline_role"] = np.array([roles.get(b) if b is not None else None for b in base_name], dtype=object)
     parts = []
     for j, col in enumerate(task.metrics):
-        part = head.assign(metric=task.metric_name(col), value=values[:, j],
-                           higher_is_better=task.metrics[col].higher_is_better)
+        name = task.metric_name(col)
+        part = head.assign(metric=name, value=values[:, j], higher_is_better=task.metrics[col].higher_is_better,
+                           headline=name == task.headline)
         parts.append(part[np.isfinite(values[:, j])])
     if not parts:
         return head.iloc[:0]
