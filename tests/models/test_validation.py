@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from cellplateau.models import FAMILIES, TrainingData
-from cellplateau.models._validation import is_converged, validation_sample
+from cellplateau.models._validation import convergence, is_converged, probe_is_converged, validation_sample
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -34,6 +34,38 @@ def test_is_converged(losses, expected):
     assert is_converged(curve, tol=0.01, window=3) is expected
 
 
+def _curve(values):
+    return [[i * 10, i * 640, v] for i, v in enumerate(values)]
+
+
+FLAT_LOSS = [5.0, 3.0, 2.0, 1.999, 1.998, 1.9985]
+FALLING_LOSS = [5.0, 3.0, 2.0, 1.5, 1.2, 1.0]
+FLAT_PROBE = [0.40, 0.60, 0.70, 0.7005, 0.7001, 0.7003]
+RISING_PROBE = [0.40, 0.45, 0.50, 0.55, 0.60, 0.66]
+
+
+@pytest.mark.parametrize(("probe", "expected"), [
+    (RISING_PROBE, False),                              # the embedding still improves by 10 % per evaluation
+    (FLAT_PROBE, True),                                 # within 0.1 % of its rise
+    ([0.40, 0.60, 0.70, 0.68, 0.66, 0.65], True),       # falling: no improvement left
+    ([0.4, 0.6], None),                                 # too short to tell
+])
+def test_probe_rule_is_the_loss_rule_with_higher_better(probe, expected):
+    assert probe_is_converged(_curve(probe), tol=0.01, window=3) is expected
+
+
+@pytest.mark.parametrize(("loss", "probe", "skipped", "expected"), [
+    (FLAT_LOSS, RISING_PROBE, None, (False, True, False)),      # loss flat, probe rising: not converged
+    (FLAT_LOSS, FLAT_PROBE, None, (True, True, True)),          # both flat: converged
+    (FALLING_LOSS, FLAT_PROBE, None, (False, False, True)),     # the loss still falls: not converged
+    (FLAT_LOSS, [0.4, 0.6], None, (None, True, None)),          # the probe cannot tell: unknown
+    (FLAT_LOSS, [], "corpus obs has no column 'cell_type'", (True, True, None)),      # skipped: the loss alone
+    (FALLING_LOSS, [], "corpus obs has no column 'cell_type'", (False, False, None)),
+])
+def test_converged_means_both_plateaued(loss, probe, skipped, expected):
+    assert convergence(_curve(loss), _curve(probe), tol=0.01, window=3, probe_skipped=skipped) == expected
+
+
 def test_every_policy_records_the_trajectory_on_its_eval_every(tiny_store):
     fam = FAMILIES["mae"]
     rows = np.arange(tiny_store.n_cells)
@@ -50,5 +82,7 @@ def test_every_policy_records_the_trajectory_on_its_eval_every(tiny_store):
                                         "patience": 2, "converge_window": 2}))
     info = long.fit(TrainingData(tiny_store, rows[:1000], rows[2900:]), seed=0)
     assert info.budget["stopped_early"] and info.steps < 1000
-    assert info.converged is True                  # stopped by patience: the last evaluations did not improve
+    assert info.loss_converged is True             # stopped by patience: the last evaluations did not improve
+    assert [r[0] for r in info.probe_curve] == [r[0] for r in info.val_curve]
+    assert info.converged is (info.loss_converged and info.probe_converged)
     assert [r[0] for r in info.val_curve] == list(range(0, info.steps + 1, 5))

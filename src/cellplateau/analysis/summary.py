@@ -275,16 +275,26 @@ def task_metrics(results: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+TRAJECTORY_CONVERGENCE = ("converged", "loss_converged", "probe_converged")
+
+
 def trajectories(results: pd.DataFrame) -> pd.DataFrame:
-    """The validation-loss trajectory of every trained model: one row per (model_key, step) with ``model``,
-    ``strategy``, ``fraction``, ``cells_seen``, ``val_loss`` and the model's ``converged`` (1, 0 or NaN)."""
+    """The training trajectories of every trained model: one row per (model_key, step) with ``model``,
+    ``strategy``, ``fraction``, ``cells_seen``, ``val_loss``, ``probe`` (the embedding probe's kNN accuracy; NaN
+    where none was scored) and the model's ``converged``, ``loss_converged``, ``probe_converged`` (1, 0 or
+    NaN)."""
     r = with_model(results)
     t = r[r["task"] == "trajectory"]
     if t.empty or "step" not in t.columns:
         return pd.DataFrame(columns=["model", "strategy", "fraction", "model_key", "step", "cells_seen", "val_loss",
-                                     "converged"])
+                                     "probe", *TRAJECTORY_CONVERGENCE])
     wide = t.pivot_table(index=["model", "strategy", "fraction", "model_key", "step"], columns="metric",
                          values="value", aggfunc="first", observed=True).reset_index()
-    conv = r[(r["task"] == "pretraining") & (r["metric"] == "converged")].groupby("model_key")["value"].first()
-    wide["converged"] = wide["model_key"].map(conv)
+    wide.columns.name = None
+    for col in ("cells_seen", "val_loss", "probe"):
+        if col not in wide.columns:
+            wide[col] = np.nan
+    pre = r[r["task"] == "pretraining"]
+    for col in TRAJECTORY_CONVERGENCE:
+        wide[col] = wide["model_key"].map(pre[pre["metric"] == col].groupby("model_key")["value"].first())
     return wide

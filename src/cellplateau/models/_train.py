@@ -2,8 +2,9 @@
 
 It streams shuffled batches from the store, applies the budget policy (fixed steps, fixed epochs,
 or early stopping on the validation loss with patience and a step cap, restoring the best
-weights), uses bf16 autocast when asked (on CUDA by default), records the validation-loss trajectory every
-``eval_every`` steps under every policy, and returns the record of what training actually did.
+weights), uses bf16 autocast when asked (on CUDA by default), records the validation-loss trajectory and the
+embedding probe's (:mod:`cellplateau.models._probe`) every ``eval_every`` steps under every policy, and returns
+the record of what training actually did.
 """
 
 from __future__ import annotations
@@ -17,19 +18,23 @@ import scipy.sparse as sp
 from cellplateau.models._budget import Budget, planned_steps
 from cellplateau.models._compute import autocast, keep_freed_memory, peak_gpu_mb, peak_rss_mb, reset_gpu_peak
 from cellplateau.models._loader import BatchStream
-from cellplateau.models._validation import is_converged
+from cellplateau.models._validation import convergence
 from cellplateau.models.base import FitInfo, TrainingData
 
 
 def train(net, data: TrainingData, *, seed: int, device: str, batch_size: int, budget: Budget,
           optimizer, loss_fn: Callable[[np.ndarray, sp.csr_matrix], object], val_fn: Callable[[], float],
           scheduler_fn: Callable[[object, int], object] | None = None, clip_norm: float | None = None,
-          bf16: bool = False) -> FitInfo:
+          bf16: bool = False, probe_fn: Callable[[], float] | None = None,
+          probe_skipped: str | None = None) -> FitInfo:
     """Train ``net`` in place; ``loss_fn(rows, counts)`` returns a scalar loss tensor (or None to skip).
 
     ``val_fn()`` evaluates the validation loss with the network in eval mode on the family's
     :func:`~cellplateau.models._validation.validation_sample` (it may switch modes; the loop restores train
-    mode). ``bf16``: training steps under bf16 autocast. ``flops`` is left for the family.
+    mode). ``probe_fn()`` scores the embedding probe at the same points (eval mode, no gradients); ``None``
+    with ``probe_skipped`` the reason it is not scored. Early stopping decides on the validation loss alone and
+    restores the weights of its best loss. ``bf16``: training steps under bf16 autocast. ``flops`` is left for
+    the family.
     """
     import torch
 
@@ -44,7 +49,14 @@ def train(net, data: TrainingData, *, seed: int, device: str, batch_size: int, b
     best, bad, step, taken, loss_ema, best_state = float("inf"), 0, 0, 0, float("nan"), None
     stopped = False
     net.to(device)
+    if probe_fn is None and probe_skipped is None:
+        probe_skipped = "the training scores no embedding probe (train() got no probe_fn)"
+
+    def probe() -> float:
+        return float("nan") if probe_fn is None else float(probe_fn())
+
     curve: list[list] = [[0, 0, float(val_fn())]]
+    probes: list[list] = [[0, 0, probe()]] if probe_fn is not None else []
     net.train()
     with BatchStream(data.store, data.train, batch_size=batch_size, rng=np.random.default_rng(seed)) as stream:
         for step in range(1, total_steps + 1):
@@ -65,8 +77,10 @@ def train(net, data: TrainingData, *, seed: int, device: str, batch_size: int, b
             loss_ema = lv if np.isnan(loss_ema) else 0.95 * loss_ema + 0.05 * lv
             if step % budget.eval_every == 0:
                 v = float(val_fn())
-                net.train()
                 curve.append([taken, taken * batch_size, v])
+                if probe_fn is not None:
+                    probes.append([taken, taken * batch_size, probe()])
+                net.train()
                 if budget.policy == "early_stopping":
                     if v < best - 1e-6:
                         best, bad = v, 0
@@ -83,6 +97,10 @@ def train(net, data: TrainingData, *, seed: int, device: str, batch_size: int, b
     final_val = float(val_fn())
     if best_state is None and curve[-1][0] != taken:
         curve.append([taken, taken * batch_size, final_val])
+        if probe_fn is not None:
+            probes.append([taken, taken * batch_size, probe()])
+    converged, loss_converged, probe_converged = convergence(
+        curve, probes, tol=budget.converge_tol, window=budget.converge_window, probe_skipped=probe_skipped)
     net.to("cpu").eval()
     return FitInfo(
         steps=taken, epochs=epochs, cells_seen=taken * batch_size, train_loss=loss_ema, val_loss=final_val,
@@ -91,5 +109,6 @@ def train(net, data: TrainingData, *, seed: int, device: str, batch_size: int, b
         budget={**budget.model_dump(), "planned_steps": total_steps, "steps_taken": taken,
                 "stopped_early": stopped, "holds_constant": budget.holds_constant,
                 "precision": "bf16" if bf16 else "fp32"},
-        val_curve=curve, converged=is_converged(curve, tol=budget.converge_tol, window=budget.converge_window),
+        val_curve=curve, probe_curve=probes, converged=converged, loss_converged=loss_converged,
+        probe_converged=probe_converged, probe_skipped=probe_skipped,
     )

@@ -1,5 +1,10 @@
 """The validation signal every gradient-trained family shares: a seeded random sample of the subset's
-validation cells, and the convergence rule applied to the validation-loss trajectory.
+validation cells, and the convergence rule applied to the validation-loss trajectory and to the embedding
+probe's trajectory (:mod:`cellplateau.models._probe`).
+
+A model is converged when both have plateaued (:func:`convergence`): the loss by :func:`is_converged`, the probe
+(higher is better) by the same rule on its negated values (:func:`probe_is_converged`); when the probe was
+skipped (no labels), the loss alone decides.
 
 A prefix of the validation rows (``val[:8192]``) is not a sample: subset indices are sorted and an ingested
 store is written file by file, so the first rows come from one or two source datasets. The sample here is
@@ -46,3 +51,28 @@ def is_converged(curve: list[list[float]] | np.ndarray, *, tol: float, window: i
     if gained <= 0:
         return True                   # no improvement left in the last evaluations
     return bool(gained / (float(loss[0]) - last) < tol)
+
+
+def probe_is_converged(curve: list[list[float]] | np.ndarray, *, tol: float, window: int) -> bool | None:
+    """:func:`is_converged` for a trajectory whose value rises as the model improves (the probe's kNN accuracy,
+    rows ``[step, cells_seen, probe]``): the same rule on the negated values."""
+    return is_converged([[row[0], row[1], -float(row[2])] for row in curve], tol=tol, window=window)
+
+
+def convergence(val_curve, probe_curve, *, tol: float, window: int,
+                probe_skipped: str | None = None) -> tuple[bool | None, bool | None, bool | None]:
+    """``(converged, loss_converged, probe_converged)`` of a training's two trajectories.
+
+    ``converged``: both plateaued (False as soon as either has not; None while either cannot be told). When the
+    probe was skipped (``probe_skipped`` gives the reason) or recorded nothing, the loss alone decides and
+    ``probe_converged`` is None.
+    """
+    loss = is_converged(val_curve, tol=tol, window=window)
+    if probe_skipped is not None or not len(probe_curve):
+        return loss, loss, None
+    probe = probe_is_converged(probe_curve, tol=tol, window=window)
+    if loss is False or probe is False:
+        return False, loss, probe
+    if loss is None or probe is None:
+        return None, loss, probe
+    return True, loss, probe

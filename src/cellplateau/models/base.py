@@ -49,9 +49,16 @@ class FitInfo:
     peak_gpu_mb: float = float("nan")    # peak CUDA memory allocated during training
     control: bool = False                # an untrained (random-initialisation) control
     # validation-loss trajectory: rows [optimizer step, cells seen, loss] every budget.eval_every steps
-    # (step 0 = before training); converged: models._validation.is_converged on it (None: cannot tell)
+    # (step 0 = before training), and the embedding probe's at the same steps: rows [step, cells seen, kNN
+    # accuracy] (models._probe); loss_converged / probe_converged: models._validation's rule on each (None:
+    # cannot tell); converged: both (models._validation.convergence), the loss alone when the probe was
+    # skipped (probe_skipped: the reason, e.g. "corpus obs has no column 'cell_type'")
     val_curve: list[list] = field(default_factory=list)
+    probe_curve: list[list] = field(default_factory=list)
     converged: bool | None = None
+    loss_converged: bool | None = None
+    probe_converged: bool | None = None
+    probe_skipped: str | None = None
 
 
 @dataclass

@@ -16,8 +16,20 @@ Both also get ``{python}`` (the interpreter running cellplateau). The seed and d
 ``CELLPLATEAU_SEED`` / ``CELLPLATEAU_DEVICE``. Each command's output goes
 to a log file (train: ``train.log`` in the model artifact; embed: ``embed_logs/`` beside it); a command that
 fails, or an embedding that is not one finite row of width ``dim`` per cell, raises an error naming the
-command and quoting the end of its log. A train command may write ``fit.json`` into ``{model_dir}`` with any
-of ``steps, epochs, cells_seen, train_loss, val_loss, n_params, flops``: they become its compute record.
+command and quoting the end of its log.
+
+A train command (and an imported checkpoint folder) may hold ``fit.json``, a JSON object with any of:
+
+- ``steps, epochs, cells_seen, train_loss, val_loss, n_params, flops`` (numbers): its compute record;
+- ``converged`` (true, false or null): whether training reached a plateau;
+- ``val_curve``: the validation-loss trajectory, rows ``[step, cells_seen, loss]`` in training order;
+- ``probe_curve``: the embedding probe's trajectory, rows ``[step, cells_seen, probe]`` (a score that rises as
+  the embedding improves, e.g. kNN accuracy on labelled held-out cells, as the built-in families record).
+
+Curves without ``converged`` are judged by the built-in rule (:func:`cellplateau.models._validation.convergence`
+with the default budget's ``converge_tol`` and ``converge_window``): converged when both have plateaued, the
+loss alone when no ``probe_curve`` is given. A ``converged`` given wins. Without either, convergence stays
+unknown (None). Other keys are ignored; a malformed value is an error naming the file and the key.
 """
 
 from __future__ import annotations
@@ -43,6 +55,7 @@ from cellplateau.models.base import Family, FitInfo, ModelFamily, TrainingData
 
 _LABEL = Field(pattern=r"^[A-Za-z0-9_.:]+$", description="the model's name in plans, results and the report")
 _FIT_KEYS = ("steps", "epochs", "cells_seen", "train_loss", "val_loss", "n_params", "flops")
+_CURVE_KEYS = {"val_curve": "loss", "probe_curve": "probe"}
 
 
 class _CommandBase(BaseModel):
@@ -209,13 +222,54 @@ class _CommandModel(ModelFamily):
         self.seed, self.device = state["seed"], state["device"]
 
 
+def _is_number(v) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def _curve(path: Path, key: str, value) -> list[list]:
+    """A fit.json trajectory checked: a list of ``[step, cells_seen, value]`` rows of numbers."""
+    shape = f"a list of [step, cells_seen, {_CURVE_KEYS[key]}] rows"
+    if not isinstance(value, list):
+        raise CommandError(f"{path}: key {key!r} must be {shape}, got {type(value).__name__} {value!r:.60}")
+    for i, row in enumerate(value):
+        if not (isinstance(row, list) and len(row) == 3 and all(_is_number(v) for v in row)):
+            raise CommandError(f"{path}: key {key!r} must be {shape}; row {i} is {row!r:.60}")
+    return [[int(step), int(cells), float(v)] for step, cells, v in value]
+
+
 def _read_fit_json(model_dir: Path, info: FitInfo) -> FitInfo:
+    """``info`` updated from ``model_dir/fit.json`` (see the module docstring), each value checked."""
+    from cellplateau.models._budget import Budget
+    from cellplateau.models._validation import convergence
+
     path = model_dir / "fit.json"
-    if path.exists():
+    if not path.exists():
+        return info
+    try:
         rec = json.loads(path.read_text())
-        for key in _FIT_KEYS:
-            if key in rec:
-                setattr(info, key, type(getattr(info, key))(rec[key]))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CommandError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(rec, dict):
+        raise CommandError(f"{path}: must be a JSON object of fit keys, got {type(rec).__name__}")
+    for key in _FIT_KEYS:
+        if key in rec:
+            if not _is_number(rec[key]):
+                raise CommandError(f"{path}: key {key!r} must be a number, got {rec[key]!r:.60}")
+            setattr(info, key, type(getattr(info, key))(rec[key]))
+    if "converged" in rec and rec["converged"] is not None and not isinstance(rec["converged"], bool):
+        raise CommandError(f"{path}: key 'converged' must be true, false or null, got {rec['converged']!r:.60}")
+    for key in _CURVE_KEYS:
+        if key in rec:
+            setattr(info, key, _curve(path, key, rec[key]))
+    if info.val_curve or info.probe_curve:
+        if not info.probe_curve:
+            info.probe_skipped = "fit.json gives no probe_curve"
+        budget = Budget()
+        info.converged, info.loss_converged, info.probe_converged = convergence(
+            info.val_curve, info.probe_curve, tol=budget.converge_tol, window=budget.converge_window,
+            probe_skipped=info.probe_skipped)
+    if rec.get("converged") is not None:
+        info.converged = rec["converged"]
     return info
 
 

@@ -56,7 +56,8 @@ class PCAModel(ModelFamily):
         self.fit_info = FitInfo(steps=1, epochs=1.0, cells_seen=len(train), val_loss=val_err,
                                 n_params=self.n_params(), wall_time_s=time.perf_counter() - t0,
                                 budget={"policy": "closed_form"}, device="cpu", peak_rss_mb=peak_rss_mb(),
-                                converged=True,     # an exact solution
+                                converged=True, loss_converged=True,     # an exact solution
+                                probe_skipped="closed form: no training trajectory to probe",
                                 flops=pca_flops(len(train), len(self.genes)))
         return self.fit_info
 

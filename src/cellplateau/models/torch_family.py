@@ -9,7 +9,9 @@ A family supplies the maths; the base owns what every neural family needs and wo
 - **training**: the shared loop (:func:`cellplateau.models._train.train`: streamed batches, budget policy,
   bf16 autocast per ``precision``, validation-loss trajectory);
 - **the validation loss** on a seeded random sample of the subset's validation cells
-  (:func:`cellplateau.models._validation.validation_sample`), with the same loss as training;
+  (:func:`cellplateau.models._validation.validation_sample`), with the same loss as training, and beside it
+  **the embedding probe** (:mod:`cellplateau.models._probe`: kNN accuracy of :meth:`encode` on a fixed, seeded,
+  labelled slice of the validation cells, labels from ``probe_label_key``); converged = both plateaued;
 - **embedding** in batches without gradients, and the trainable encoder for full fine-tuning;
 - **checkpoints**: ``weights.pt`` with the state dict, the vocabulary size and the family's extra tensors;
 - **the compute record**: parameter count, and FLOPs (``6 x parameters x cells seen`` unless the family
@@ -54,6 +56,14 @@ class TorchConfig(FamilyConfig):
         "auto", description="training arithmetic: auto = bf16 autocast on CUDA, fp32 on CPU; bf16 = bf16 autocast "
         "on any device (1.5x faster steps for the demo's MAE on a CPU with AVX512-BF16 or AMX, slower on one "
         "without); fp32 = never")
+    probe_label_key: str | None = Field(
+        "cell_type", description="corpus obs column labelling the probe's validation slice (kNN accuracy of the "
+        "embedding at every validation point, beside the validation loss); a corpus without it, or with fewer "
+        "than 2 classes there, skips the probe (the reason is recorded) and convergence is the loss's alone; "
+        "null: no probe")
+    probe_cells: int = Field(1024, ge=4, description="labelled validation cells in the probe's slice (half "
+                             "reference, half query; a seeded sample fixed for the whole training)")
+    probe_k: int = Field(5, ge=1, description="neighbours of the probe's kNN classifier")
     budget: Budget = Budget()
 
 
@@ -159,15 +169,51 @@ class TorchFamily(ModelFamily):
             return self.loss(rows, counts, gen=gen, device=device, step=steps["n"])
 
         val_rows = validation_sample(data.val, seed=seed, n=self.config.val_cells)
+        probe_fn, skipped = self._probe_fn(data, seed=seed, device=device)
         opt = self.optimizer(self.net.parameters())
         info = train(self.net, data, seed=seed, device=device, batch_size=self.config.batch_size,
                      budget=self.config.budget, optimizer=opt, loss_fn=loss_fn,
                      val_fn=lambda: self.validation_loss(data.store, val_rows, seed=seed),
                      scheduler_fn=self.scheduler, clip_norm=self.clip_norm,
-                     bf16=self.amp and uses_bf16(self.config.precision, device))
+                     bf16=self.amp and uses_bf16(self.config.precision, device),
+                     probe_fn=probe_fn, probe_skipped=skipped)
         info.flops = self.training_flops(info)
         self.fit_info = info
         return info
+
+    def _probe_fn(self, data: TrainingData, *, seed: int, device: str):
+        """``(probe_fn, None)``: the probe on its slice (read once here), or ``(None, reason)`` when skipped."""
+        from cellplateau.models._probe import ProbeSkipped, probe_slice
+
+        c = self.config
+        try:
+            cut = probe_slice(data.store.obs, data.val, label_key=c.probe_label_key, seed=seed, n=c.probe_cells)
+        except ProbeSkipped as exc:
+            return None, str(exc)
+        counts = data.store.read_rows(cut.rows)
+        return (lambda: self.probe(counts, cut, device=device)), None
+
+    def probe(self, counts: sp.csr_matrix, cut, *, device: str) -> float:
+        """kNN accuracy of the current embedding of the probe slice ``cut`` (its raw ``counts``), in eval mode
+        without gradients, on ``device`` (where the network is while it trains)."""
+        from cellplateau.models._probe import knn_accuracy
+
+        emb = self._embed_on(counts, device=device)
+        return knn_accuracy(emb[cut.reference], cut.labels[cut.reference], emb[cut.query], cut.labels[cut.query],
+                            k=self.config.probe_k)
+
+    def _embed_on(self, counts: sp.csr_matrix, *, device: str) -> np.ndarray:
+        import torch
+
+        self.net.eval()
+        out = []
+        with torch.no_grad():
+            for s in range(0, counts.shape[0], self.val_chunk):
+                x = self.embed_input(counts[s : s + self.val_chunk], source="probe slice")
+                if device != "cpu":
+                    x = (x.dense() if hasattr(x, "dense") else x).to(device)
+                out.append(self.encode(x).float().cpu().numpy())
+        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
     def validation_loss(self, store, rows: np.ndarray, *, seed: int) -> float:
         """Mean loss per cell over ``rows`` in eval mode, no gradients; the same masks at every evaluation."""

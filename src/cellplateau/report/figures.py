@@ -185,31 +185,51 @@ def pareto_plot(table: pd.DataFrame, *, task: str, dataset: str):
     return fig
 
 
+def _count(conv: pd.Series) -> int:
+    return int((conv.dropna() == 1).sum())
+
+
 def trajectories(traj: pd.DataFrame):
-    """Validation loss against cells seen, one panel per model, one line per trained model coloured by its
-    subset fraction (log scale); the panel title gives the share of models that converged."""
+    """Training trajectories against cells seen, one column of panels per model: the validation loss (top) and
+    the embedding probe's kNN accuracy (bottom), one line per trained model coloured by its subset fraction
+    (log scale). Titles count the models whose loss, probe and both (``converged``) plateaued."""
     plt = _plt()
     models = sorted(traj["model"].unique())
-    fig, axes = plt.subplots(1, max(len(models), 1), figsize=(4.6 * max(len(models), 1), 3.4), squeeze=False)
+    n = max(len(models), 1)
+    fig, axes = plt.subplots(2, n, figsize=(4.6 * n, 6.4), squeeze=False, sharex="col")
     cmap = plt.get_cmap("viridis")
     fr = traj["fraction"].astype(float)
     lo, hi = np.log10(max(fr.min(), 1e-6)), np.log10(max(fr.max(), 1e-6))
-    for ax, model in zip(axes[0], models):
+    probe = traj["probe"] if "probe" in traj.columns else pd.Series(np.nan, index=traj.index)
+    for col, model in enumerate(models):
         g = traj[traj["model"] == model]
         for _, run in g.groupby("model_key"):
             run = run.sort_values("step")
             f = float(run["fraction"].iloc[0])
             c = cmap(0.5 if hi == lo else (np.log10(f) - lo) / (hi - lo))
-            ax.plot(run["cells_seen"].clip(lower=1), run["val_loss"], color=c, lw=1, alpha=0.7)
-        conv = g.groupby("model_key")["converged"].first()
-        known = conv.dropna()
-        ax.set_title(f"{model}: {int((known == 1).sum())} of {len(conv)} converged", fontsize=10)
-        ax.set_xscale("log")
-        ax.set_xlabel("cells seen in training")
-        ax.grid(alpha=0.3)
+            x = run["cells_seen"].clip(lower=1)
+            axes[0][col].plot(x, run["val_loss"], color=c, lw=1, alpha=0.7)
+            p = probe.loc[run.index]
+            if p.notna().any():
+                axes[1][col].plot(x[p.notna()], p[p.notna()], color=c, lw=1, alpha=0.7)
+        per = g.groupby("model_key")
+        conv = per["converged"].first()
+        loss = per["loss_converged"].first() if "loss_converged" in g.columns else conv
+        axes[0][col].set_title(f"{model}: {_count(conv)} of {len(conv)} converged\n(loss plateaued: "
+                               f"{_count(loss)})", fontsize=10)
+        if probe.loc[g.index].notna().any():
+            pc = per["probe_converged"].first() if "probe_converged" in g.columns else pd.Series(dtype=float)
+            axes[1][col].set_title(f"probe plateaued: {_count(pc)} of {len(conv)}", fontsize=10)
+        else:
+            axes[1][col].set_title("no probe recorded (skipped: no labels)", fontsize=10)
+        for row in (0, 1):
+            axes[row][col].set_xscale("log")
+            axes[row][col].grid(alpha=0.3)
+        axes[1][col].set_xlabel("cells seen in training")
     axes[0][0].set_ylabel("validation loss")
+    axes[1][0].set_ylabel("probe: kNN accuracy")
     sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(lo, hi))
-    fig.colorbar(sm, ax=axes[0].tolist(), label="log10 subset fraction")
+    fig.colorbar(sm, ax=axes.ravel().tolist(), label="log10 subset fraction")
     return fig
 
 

@@ -303,11 +303,18 @@ def _render(results: pd.DataFrame, *, title: str, folder: Path | None, n_boot: i
         parts.append(w.table(wide, f"curves_{task}_{dataset}"))
     traj = summary.trajectories(results)
     if not traj.empty:
-        parts.append("<h2>Training trajectories</h2><p class='note'>Validation loss on a seeded random sample of each "
-                     "subset's validation cells, every <code>eval_every</code> steps, against the cells seen in "
-                     "training; one line per trained model, coloured by subset fraction. A model counts as converged "
-                     "when its last evaluations improved by less than the budget's <code>converge_tol</code>; a curve "
-                     "of models that did not converge is compute-limited, not a data plateau.</p>")
+        parts.append("<h2>Training trajectories</h2><p class='note'>Top: validation loss on a seeded random sample "
+                     "of each subset's validation cells, every <code>eval_every</code> steps, against the cells seen "
+                     "in training. Bottom, at the same steps: the embedding probe, kNN accuracy (k = 5) of the "
+                     "model's embedding on a fixed, seeded, labelled slice of those validation cells "
+                     "(<code>probe_label_key</code>, 1,024 cells, half reference, half query). One line per trained "
+                     "model, coloured by subset fraction. A model counts as converged when <em>both</em> have "
+                     "plateaued: the best of its last <code>converge_window</code> evaluations improved on the best "
+                     "before them by less than <code>converge_tol</code> of the whole improvement since step 0 (the "
+                     "loss falling, the probe rising); a flat loss alone does not show that the embedding stopped "
+                     "improving. Without labels the probe is skipped (the reason is in the model's fit record) and "
+                     "the loss alone decides. A curve of models that did not converge is compute-limited, not a "
+                     "data plateau.</p>")
         parts.append(w.img(figures.trajectories(traj), "trajectories"))
     metrics = summary.task_metrics(results)
     if not metrics.empty:

@@ -21,7 +21,7 @@ COLUMNS = ["study", "strategy", "fraction", "replicate", "n_cells", "family", "m
            "budget_policy", "step", "eval_overlap", "headline", "higher_is_better", "baseline_role"]
 
 FIT_METRICS = ("steps", "epochs", "cells_seen", "train_loss", "val_loss", "n_params", "flops", "wall_time_s",
-               "data_wait_s", "peak_rss_mb", "peak_gpu_mb", "converged")
+               "data_wait_s", "peak_rss_mb", "peak_gpu_mb", "converged", "loss_converged", "probe_converged")
 
 
 def build_results(ctx: StudyContext, plan: Plan) -> pd.DataFrame:
@@ -120,11 +120,15 @@ def _model_rows(lay, evals: dict[str, list], head: dict, model_key: str) -> list
            "budget_policy": fit.get("budget", {}).get("policy")}
     rows = [{**mod, "task": "pretraining", "dataset": "corpus", "metric": metric,
              "value": _number(fit.get(metric))} for metric in FIT_METRICS]
+    traj = {**mod, "task": "trajectory", "dataset": "corpus"}
     for step, cells, loss in fit.get("val_curve", []):     # the validation-loss trajectory
-        rows += [{**mod, "task": "trajectory", "dataset": "corpus", "metric": "val_loss", "value": float(loss),
-                  "step": int(step)},
-                 {**mod, "task": "trajectory", "dataset": "corpus", "metric": "cells_seen", "value": float(cells),
-                  "step": int(step)}]
+        rows += [{**traj, "metric": "val_loss", "value": float(loss), "step": int(step)},
+                 {**traj, "metric": "cells_seen", "value": float(cells), "step": int(step)}]
+    loss_steps = {int(row[0]) for row in fit.get("val_curve", [])}
+    for step, cells, probe in fit.get("probe_curve", []):  # the embedding probe, at the same steps
+        rows.append({**traj, "metric": "probe", "value": _number(probe), "step": int(step)})
+        if int(step) not in loss_steps:                    # a plug-in probing at steps of its own
+            rows.append({**traj, "metric": "cells_seen", "value": float(cells), "step": int(step)})
     for unit in evals.get(model_key, []):
         epath = lay.evaluation(unit.key)
         if not epath.exists():
