@@ -26,13 +26,14 @@ def train(net, data: TrainingData, *, seed: int, device: str, batch_size: int, b
           optimizer, loss_fn: Callable[[np.ndarray, sp.csr_matrix], object], val_fn: Callable[[], float],
           scheduler_fn: Callable[[object, int], object] | None = None, clip_norm: float | None = None,
           bf16: bool = False, probe_fn: Callable[[], float] | None = None,
-          probe_skipped: str | None = None) -> FitInfo:
+          probe_skipped: str | None = None, probe_n: int | None = None) -> FitInfo:
     """Train ``net`` in place; ``loss_fn(rows, counts)`` returns a scalar loss tensor (or None to skip).
 
     ``val_fn()`` evaluates the validation loss with the network in eval mode on the family's
     :func:`~cellplateau.models._validation.validation_sample` (it may switch modes; the loop restores train
     mode). ``probe_fn()`` scores the embedding probe at the same points (eval mode, no gradients); ``None``
-    with ``probe_skipped`` the reason it is not scored. Early stopping decides on the validation loss alone and
+    with ``probe_skipped`` the reason it is not scored; ``probe_n`` its query cells (its sampling error, for the
+    convergence rule). Early stopping decides on the validation loss alone and
     restores the weights of its best loss. ``bf16``: training steps under bf16 autocast. ``flops`` is left for
     the family.
     """
@@ -100,7 +101,8 @@ def train(net, data: TrainingData, *, seed: int, device: str, batch_size: int, b
         if probe_fn is not None:
             probes.append([taken, taken * batch_size, probe()])
     converged, loss_converged, probe_converged = convergence(
-        curve, probes, tol=budget.converge_tol, window=budget.converge_window, probe_skipped=probe_skipped)
+        curve, probes, tol=budget.converge_tol, window=budget.converge_window, probe_skipped=probe_skipped,
+        probe_n=probe_n)
     net.to("cpu").eval()
     return FitInfo(
         steps=taken, epochs=epochs, cells_seen=taken * batch_size, train_loss=loss_ema, val_loss=final_val,

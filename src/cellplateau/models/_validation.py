@@ -53,24 +53,36 @@ def is_converged(curve: list[list[float]] | np.ndarray, *, tol: float, window: i
     return bool(gained / (float(loss[0]) - last) < tol)
 
 
-def probe_is_converged(curve: list[list[float]] | np.ndarray, *, tol: float, window: int) -> bool | None:
+def probe_is_converged(curve: list[list[float]] | np.ndarray, *, tol: float, window: int,
+                       n: int | None = None) -> bool | None:
     """:func:`is_converged` for a trajectory whose value rises as the model improves (the probe's kNN accuracy,
-    rows ``[step, cells_seen, probe]``): the same rule on the negated values."""
+    rows ``[step, cells_seen, probe]``): the same rule on the negated values.
+
+    ``n``: the query cells the accuracy is scored on (None: unknown). The probe is a share of ``n`` cells, so
+    it moves by about ``sqrt(p (1 - p) / n)`` between evaluations of the same embedding quality; a last-window
+    gain within twice that sampling error is noise, not learning, and counts as converged."""
+    if n:
+        acc = np.asarray([row[2] for row in curve], float) if len(curve) else np.zeros(0)
+        acc = acc[np.isfinite(acc)]
+        if window >= 1 and len(acc) >= window + 1:
+            p = float(np.clip(acc[-window:].max(), 0.0, 1.0))
+            if acc[-window:].max() - acc[:-window].max() <= 2.0 * np.sqrt(p * (1.0 - p) / n):
+                return True
     return is_converged([[row[0], row[1], -float(row[2])] for row in curve], tol=tol, window=window)
 
 
-def convergence(val_curve, probe_curve, *, tol: float, window: int,
-                probe_skipped: str | None = None) -> tuple[bool | None, bool | None, bool | None]:
+def convergence(val_curve, probe_curve, *, tol: float, window: int, probe_skipped: str | None = None,
+                probe_n: int | None = None) -> tuple[bool | None, bool | None, bool | None]:
     """``(converged, loss_converged, probe_converged)`` of a training's two trajectories.
 
     ``converged``: both plateaued (False as soon as either has not; None while either cannot be told). When the
     probe was skipped (``probe_skipped`` gives the reason) or recorded nothing, the loss alone decides and
-    ``probe_converged`` is None.
+    ``probe_converged`` is None. ``probe_n``: the probe's query cells (its sampling error; None: unknown).
     """
     loss = is_converged(val_curve, tol=tol, window=window)
     if probe_skipped is not None or not len(probe_curve):
         return loss, loss, None
-    probe = probe_is_converged(probe_curve, tol=tol, window=window)
+    probe = probe_is_converged(probe_curve, tol=tol, window=window, n=probe_n)
     if loss is False or probe is False:
         return False, loss, probe
     if loss is None or probe is None:

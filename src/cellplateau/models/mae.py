@@ -40,12 +40,13 @@ class MAEConfig(TorchConfig):
 
 def gene_programs(X: np.ndarray, n_programs: int, *, seed: int) -> np.ndarray:
     """Assign each gene to one of ``n_programs`` co-expression modules: k-means on the genes'
-    standardised expression profiles across cells (``X`` cells x genes, log-normalised)."""
+    standardised expression profiles across cells (``X`` cells x genes, log-normalised). ``seed``: any
+    non-negative integer (a study's derived seeds are 64-bit; scikit-learn takes 32, so it is folded)."""
     from sklearn.cluster import KMeans
 
     Z = (X - X.mean(0)) / (X.std(0) + 1e-6)
     k = min(n_programs, X.shape[1])
-    return KMeans(k, n_init=3, random_state=seed).fit_predict(Z.T.astype(np.float64)).astype(np.int64)
+    return KMeans(k, n_init=3, random_state=int(seed) % 2**32).fit_predict(Z.T.astype(np.float64)).astype(np.int64)
 
 
 class MAEModel(MLPAutoencoder):

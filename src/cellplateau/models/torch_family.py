@@ -169,29 +169,30 @@ class TorchFamily(ModelFamily):
             return self.loss(rows, counts, gen=gen, device=device, step=steps["n"])
 
         val_rows = validation_sample(data.val, seed=seed, n=self.config.val_cells)
-        probe_fn, skipped = self._probe_fn(data, seed=seed, device=device)
+        probe_fn, skipped, probe_n = self._probe_fn(data, seed=seed, device=device)
         opt = self.optimizer(self.net.parameters())
         info = train(self.net, data, seed=seed, device=device, batch_size=self.config.batch_size,
                      budget=self.config.budget, optimizer=opt, loss_fn=loss_fn,
                      val_fn=lambda: self.validation_loss(data.store, val_rows, seed=seed),
                      scheduler_fn=self.scheduler, clip_norm=self.clip_norm,
                      bf16=self.amp and uses_bf16(self.config.precision, device),
-                     probe_fn=probe_fn, probe_skipped=skipped)
+                     probe_fn=probe_fn, probe_skipped=skipped, probe_n=probe_n)
         info.flops = self.training_flops(info)
         self.fit_info = info
         return info
 
     def _probe_fn(self, data: TrainingData, *, seed: int, device: str):
-        """``(probe_fn, None)``: the probe on its slice (read once here), or ``(None, reason)`` when skipped."""
+        """``(probe_fn, None, n_query)``: the probe on its slice (read once here) and the query cells it scores, or
+        ``(None, reason, None)`` when skipped."""
         from cellplateau.models._probe import ProbeSkipped, probe_slice
 
         c = self.config
         try:
             cut = probe_slice(data.store.obs, data.val, label_key=c.probe_label_key, seed=seed, n=c.probe_cells)
         except ProbeSkipped as exc:
-            return None, str(exc)
+            return None, str(exc), None
         counts = data.store.read_rows(cut.rows)
-        return (lambda: self.probe(counts, cut, device=device)), None
+        return (lambda: self.probe(counts, cut, device=device)), None, len(cut.query)
 
     def probe(self, counts: sp.csr_matrix, cut, *, device: str) -> float:
         """kNN accuracy of the current embedding of the probe slice ``cut`` (its raw ``counts``), in eval mode
