@@ -58,6 +58,18 @@ def test_no_pretraining_effect_is_judged_against_the_control_and_seed_noise_neve
     assert v.label == "data-limited" and "no untrained control" in v.evidence
 
 
+def test_the_evaluations_own_sampling_error_counts_beside_seed_noise():
+    """Seeds that agree (a fixed evaluation set every model shares) do not make a 0.02 gain real when the
+    headline moves by 0.02 between the task's own splits."""
+    tight = [0.35, 0.352, 0.351, 0.353, 0.352, 0.354]
+    ctl = np.array([0.333, 0.334, 0.332])
+    assert _verdict(_runs(tight), control=ctl).label != "no pretraining effect"
+    v = _verdict(_runs(tight), control=ctl, eval_se=0.012)
+    assert v.label == "no pretraining effect" and "seed and evaluation noise" in v.evidence, v
+    # a real effect stays real: 0.2 above the control is far beyond both
+    assert _verdict(_runs([0.5, 0.52, 0.55, 0.55, 0.55, 0.56]), control=ctl, eval_se=0.012).label == "data-limited"
+
+
 def test_a_curve_with_one_size_is_refused_by_name():
     with pytest.raises(ValueError, match="at least 2 subset sizes"):
         scaling_verdict(CurveRuns.of([0.1, 0.1], [0.5, 0.6]), saturation=0.1)

@@ -109,13 +109,16 @@ def convergence_status(converged: np.ndarray, *, at_largest: np.ndarray | None =
 
 def scaling_verdict(runs: CurveRuns, *, saturation: float, control: np.ndarray | None = None,
                     larger: tuple[float, str] | None = None, still_rising_fit: bool = False,
-                    rule: str = "seed_mean") -> Verdict:
+                    rule: str = "seed_mean", eval_se: float = float("nan")) -> Verdict:
     """Label one curve (see the module docstring).
 
     ``saturation``: the curve's saturation fraction under ``rule`` (named in the evidence); ``control``: the
     untrained control's oriented scores per seed (None or empty: not evaluated, which the evidence states);
     ``larger``: (best seed mean, name) of a larger size of the same family at the same depth on the same curve;
-    ``still_rising_fit``: the scaling fit saturates beyond the sizes studied. Needs two sizes or more."""
+    ``still_rising_fit``: the scaling fit saturates beyond the sizes studied; ``eval_se``: the evaluation's own
+    sampling error (the standard error of the headline over the task's seeded splits of a fixed evaluation set,
+    NaN when not recorded): every model is scored on the same cells, so the seeds do not show it, and it is
+    added for each side of a comparison. Needs two sizes or more."""
     levels, means, se = runs.levels()
     if len(levels) < 2:
         raise ValueError(f"a scaling verdict needs at least 2 subset sizes; this curve has {len(levels)}")
@@ -142,11 +145,12 @@ def scaling_verdict(runs: CurveRuns, *, saturation: float, control: np.ndarray |
     if len(ctl):
         c_mean = float(ctl.mean())
         c_se = float(ctl.std(ddof=1) / np.sqrt(len(ctl))) if len(ctl) > 1 else np.nan
-        gaps = [(m - c_mean, noise(max(abs(m), abs(c_mean)), s, c_se)) for m, s in zip(means, se)]
+        gaps = [(m - c_mean, noise(max(abs(m), abs(c_mean)), s, c_se, eval_se, eval_se)) for m, s in zip(means, se)]
         if all(d <= tol for d, tol in gaps):
             d, tol = gaps[k_best]
+            kind = "seed and evaluation noise" if np.isfinite(eval_se) else "seed noise"
             return Verdict("no pretraining effect", f"no size beats the untrained control ({c_mean:.3f}) beyond "
-                           f"seed noise: best trained mean {best:.3f} at {pct(levels[k_best])} ({d:+.3f}, noise "
+                           f"{kind}: best trained mean {best:.3f} at {pct(levels[k_best])} ({d:+.3f}, noise "
                            f"{tol:.3f}){caveat}", status)
         above = f"{best - c_mean:+.3f} over its untrained control {c_mean:.3f}"
     else:
@@ -157,7 +161,7 @@ def scaling_verdict(runs: CurveRuns, *, saturation: float, control: np.ndarray |
         return Verdict("still rising", f"{why}: no plateau within the sizes studied (best {best:.3f}, {above})"
                        f"{caveat}", status)
     if larger is not None and np.isfinite(larger[0]):
-        tol = noise(max(abs(larger[0]), abs(best)), float(se[k_best]))
+        tol = noise(max(abs(larger[0]), abs(best)), float(se[k_best]), eval_se, eval_se)
         if larger[0] > best + tol:
             return Verdict("capacity-limited", f"{larger[1]} of the same family reaches {larger[0]:.3f} vs this "
                            f"size's {best:.3f} (noise {tol:.3f}): the plateau is the model's capacity{caveat}", status)

@@ -25,7 +25,7 @@ VERDICT_COLUMNS = [*CURVE_KEYS, "metric", "higher_is_better", "n_sizes", "min_se
                    "scaling_verdict", "scaling_evidence", "convergence", "saturation_rule", "threshold", "saturation",
                    "saturation_lo", "saturation_hi",
                    *[f"sat_{r}{s}" for r in RULES for s in ("", "_lo", "_hi")],
-                   "control", "best", "best_fraction", "value_verdict", "value_evidence", "anchored_best",
+                   "control", "eval_se", "best", "best_fraction", "value_verdict", "value_evidence", "anchored_best",
                    "anchored_resolution", "floor", "floor_name", "ceiling", "ceiling_name", "best_baseline",
                    "best_baseline_score", "budget_policy", "holds_constant", "cells_seen_smallest",
                    "cells_seen_largest", "eval_overlap"]
@@ -45,6 +45,16 @@ def size_rank(model_size) -> float:
         return float(s.removesuffix("x"))
     except ValueError:
         return 1.0 if s in ("-", "custom", "none", "nan", "") else float("nan")
+
+
+def _eval_se(results: pd.DataFrame, heads: Mapping[str, str]) -> dict[tuple[str, str], pd.Series]:
+    """``{(task, dataset): model_key -> standard error}`` of each evaluation's headline over the task's seeded
+    splits (the ``<headline>_se`` rows a task records; absent for imported tables)."""
+    if "model_key" not in results.columns:
+        return {}
+    want = results["metric"] == results["task"].map({t: f"{m}_se" for t, m in heads.items()})
+    se = results[want & results["model_key"].notna()]
+    return {(t, d): g.groupby("model_key")["value"].first() for (t, d), g in se.groupby(["task", "dataset"])}
 
 
 def _fit_per_model(results: pd.DataFrame) -> pd.DataFrame:
@@ -123,6 +133,7 @@ def verdict_table(results: pd.DataFrame, *, analysis: AnalysisSpec | None = None
         return pd.DataFrame(columns=VERDICT_COLUMNS)
     if "model_key" not in every.columns:
         every = every.assign(model_key=[f"run{i}" for i in range(len(every))])
+    eval_se = _eval_se(results, heads)
     ctl_rows = every[every["strategy"] == "control"]
     r = every[every["strategy"] != "control"]
     if fits is None:
@@ -213,8 +224,14 @@ def verdict_table(results: pd.DataFrame, *, analysis: AnalysisSpec | None = None
                     om = pd.Series(o).groupby(other["fraction"].to_numpy()).mean()
                     cands.append((float(om.max()), m))
             larger = max(cands, default=None)
+        ctl_keys = ctl_rows.loc[(ctl_rows["task"] == task) & (ctl_rows["dataset"] == dataset)
+                                & (ctl_rows["model"] == base_model(model)), "model_key"]
+        e_se = eval_se.get((task, dataset), pd.Series(dtype=float)).reindex(
+            pd.concat([g["model_key"], ctl_keys])).to_numpy(float)
+        row["eval_se"] = float(np.nanmedian(e_se)) if np.isfinite(e_se).any() else np.nan
         v = scaling_verdict(runs, saturation=sat if np.isfinite(sat) or np.isinf(sat) else np.nan, control=oriented(
-            ctl, higher_is_better=hib), larger=larger, still_rising_fit=rising_fit, rule=rule)
+            ctl, higher_is_better=hib), larger=larger, still_rising_fit=rising_fit, rule=rule,
+            eval_se=row["eval_se"])
         row.update(scaling_verdict=v.label, scaling_evidence=v.evidence, convergence=v.convergence)
         floor, floor_name, ceiling, ceiling_name, usable, usable_name = anchors(base.get((task, dataset), []), ctl,
                                                                                 hib=hib)

@@ -73,6 +73,8 @@ def mean_over_splits(per_split: list[dict[str, float]], headline: str = "micro_f
     out = {k: float(np.mean([s[k] for s in per_split if k in s])) for k in keys}
     if len(per_split) > 1:
         out[f"{headline}_sd"] = float(np.std([s[headline] for s in per_split], ddof=1))
+        out[f"{headline}_se"] = out[f"{headline}_sd"] / float(np.sqrt(len(per_split)))   # of the mean: the
+        # evaluation's own sampling error, which seeds do not show (every model shares the splits)
     return out
 
 
