@@ -32,7 +32,8 @@ def validation_sample(val_rows: np.ndarray, *, seed: int, n: int = VAL_SAMPLE) -
     return np.sort(rng.choice(val_rows, size=n, replace=False))
 
 
-def is_converged(curve: list[list[float]] | np.ndarray, *, tol: float, window: int) -> bool | None:
+def is_converged(curve: list[list[float]] | np.ndarray, *, tol: float, window: int,
+                 noise: float = 0.0) -> bool | None:
     """Whether a validation-loss trajectory has converged.
 
     ``curve``: rows ``[step, cells_seen, loss]`` in training order. Converged when the best loss of the last
@@ -40,7 +41,8 @@ def is_converged(curve: list[list[float]] | np.ndarray, *, tol: float, window: i
     since the first evaluation: ``(best_before - best_last) / (first - best_last) < tol``. Relative to the
     improvement, not to the loss itself: a reconstruction loss with a high noise floor improves by a small share
     of its value while the model is still learning. ``None`` when it cannot be told: fewer than ``window + 1``
-    finite evaluations (no validation cells, or training shorter than ``window`` evaluations).
+    finite evaluations (no validation cells, or training shorter than ``window`` evaluations). ``noise``: an
+    absolute gain the trajectory's own measurement error can make; a gain within it is a plateau too.
     """
     loss = np.asarray([row[2] for row in curve], float) if len(curve) else np.zeros(0)
     loss = loss[np.isfinite(loss)]
@@ -48,8 +50,8 @@ def is_converged(curve: list[list[float]] | np.ndarray, *, tol: float, window: i
         return None
     before, last = float(loss[:-window].min()), float(loss[-window:].min())
     gained = before - last
-    if gained <= 0:
-        return True                   # no improvement left in the last evaluations
+    if gained <= max(noise, 0.0):
+        return True                   # no improvement left in the last evaluations (beyond measurement error)
     return bool(gained / (float(loss[0]) - last) < tol)
 
 
@@ -61,14 +63,13 @@ def probe_is_converged(curve: list[list[float]] | np.ndarray, *, tol: float, win
     ``n``: the query cells the accuracy is scored on (None: unknown). The probe is a share of ``n`` cells, so
     it moves by about ``sqrt(p (1 - p) / n)`` between evaluations of the same embedding quality; a last-window
     gain within twice that sampling error is noise, not learning, and counts as converged."""
-    if n:
-        acc = np.asarray([row[2] for row in curve], float) if len(curve) else np.zeros(0)
-        acc = acc[np.isfinite(acc)]
-        if window >= 1 and len(acc) >= window + 1:
-            p = float(np.clip(acc[-window:].max(), 0.0, 1.0))
-            if acc[-window:].max() - acc[:-window].max() <= 2.0 * np.sqrt(p * (1.0 - p) / n):
-                return True
-    return is_converged([[row[0], row[1], -float(row[2])] for row in curve], tol=tol, window=window)
+    acc = np.asarray([row[2] for row in curve], float) if len(curve) else np.zeros(0)
+    acc = acc[np.isfinite(acc)]
+    noise = 0.0
+    if n and window >= 1 and len(acc):
+        p = float(np.clip(acc[-window:].max(), 0.0, 1.0))
+        noise = 2.0 * float(np.sqrt(p * (1.0 - p) / n))
+    return is_converged([[row[0], row[1], -float(row[2])] for row in curve], tol=tol, window=window, noise=noise)
 
 
 def convergence(val_curve, probe_curve, *, tol: float, window: int, probe_skipped: str | None = None,

@@ -199,22 +199,9 @@ class TorchFamily(ModelFamily):
         without gradients, on ``device`` (where the network is while it trains)."""
         from cellplateau.models._probe import knn_accuracy
 
-        emb = self._embed_on(counts, device=device)
+        emb = self.embed(counts, source="probe slice", device=device)
         return knn_accuracy(emb[cut.reference], cut.labels[cut.reference], emb[cut.query], cut.labels[cut.query],
                             k=self.config.probe_k)
-
-    def _embed_on(self, counts: sp.csr_matrix, *, device: str) -> np.ndarray:
-        import torch
-
-        self.net.eval()
-        out = []
-        with torch.no_grad():
-            for s in range(0, counts.shape[0], self.val_chunk):
-                x = self.embed_input(counts[s : s + self.val_chunk], source="probe slice")
-                if device != "cpu":
-                    x = (x.dense() if hasattr(x, "dense") else x).to(device)
-                out.append(self.encode(x).float().cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
     def validation_loss(self, store, rows: np.ndarray, *, seed: int) -> float:
         """Mean loss per cell over ``rows`` in eval mode, no gradients; the same masks at every evaluation."""
@@ -234,7 +221,10 @@ class TorchFamily(ModelFamily):
                     n += len(chunk)
         return total / n if n else float("nan")
 
-    def embed(self, counts: sp.spmatrix, *, batch_size: int = 4096, source: str = "counts") -> np.ndarray:
+    def embed(self, counts: sp.spmatrix, *, batch_size: int = 4096, source: str = "counts",
+              device: str = "cpu") -> np.ndarray:
+        """Embeddings of ``counts`` in eval mode without gradients; ``device``: where the network is (the probe
+        embeds on the training device mid-training)."""
         import torch
 
         counts = sp.csr_matrix(counts)
@@ -243,7 +233,10 @@ class TorchFamily(ModelFamily):
         out = []
         with torch.no_grad():
             for s in range(0, counts.shape[0], batch_size):
-                out.append(self.encode(self.embed_input(counts[s : s + batch_size], source=source)).float().numpy())
+                x = self.embed_input(counts[s : s + batch_size], source=source)
+                if device != "cpu":
+                    x = (x.dense() if hasattr(x, "dense") else x).to(device)
+                out.append(self.encode(x).float().cpu().numpy())
         return np.concatenate(out).astype(np.float32) if out else np.zeros((0, self.dim), np.float32)
 
     def trainable_encoder(self) -> TrainableEncoder:
